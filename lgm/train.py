@@ -1,0 +1,269 @@
+"""Training loops with a step budget, exact checkpoint/resume, NaN detection and callbacks.
+
+One ``train`` function drives every model family through a small *strategy* per family
+(``VAEStrategy``: one Adam on the negative ELBO; ``GANStrategy``: alternating D and G Adam
+steps), chosen from an explicit dict by the model's class. Metrics reach the caller through
+``callback(step, metrics)`` with namespaced keys (``train/loss``, ``train/kl``, ...), so the
+study can log them anywhere; this module never imports wandb.
+
+Exact resume: the batch of step ``s`` is a pure function of ``(seed, s)``
+(``lgm.data.BatchStream``), and a checkpoint holds the model, the optimizers, the noise
+generator, the global RNG states, the step and the running metric sums. So N steps straight
+equal N/2 steps + resume + N/2 steps, bit for bit on CPU (tests/test_train.py).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from lgm.data import BatchStream
+from lgm.gan import GAN
+from lgm.vae import VAE
+
+__all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "CheckpointMismatchError",
+           "train", "seed_everything", "STRATEGIES"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite; raised before the optimizer step that would spread it."""
+
+    def __init__(self, step: int, name: str, value: float):
+        self.step, self.name, self.value = step, name, value
+        super().__init__(f"{name} became {value} at step {step}; lower the learning rate, "
+                         f"check the data scaling, or pick a more stable likelihood/loss")
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint was written by a run with a different optimization setup."""
+
+
+@dataclass
+class TrainConfig:
+    """Optimization settings; the model and data settings live in their own configs."""
+
+    steps: int
+    batch_size: int = 128
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    seed: int = 0
+    device: str = "cpu"
+    log_every: int = 50
+    checkpoint_every: int = 500
+    progress: bool | None = None  # None: a bar only when stderr is a terminal
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "steps" else 1):
+                raise ValueError(f"TrainConfig.{name} must be an integer >= "
+                                 f"{0 if name == 'steps' else 1}, got {value!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"TrainConfig.lr must be a positive finite number, got {self.lr!r}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"TrainConfig.{name} must be in [0, 1), got {getattr(self, name)!r}")
+
+
+# Settings that must match between a checkpoint and the run resuming it; `steps` may grow
+# (train longer), and logging/progress settings may change freely.
+_RESUME_KEYS = ("batch_size", "lr", "beta1", "beta2", "seed")
+
+
+@dataclass
+class TrainResult:
+    step: int
+    metrics: dict = field(default_factory=dict)  # the last logged metrics
+    seconds: float = 0.0  # wall-clock of this call (not of earlier, resumed-from calls)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) global generators, e.g. before building a model."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _adam(params, config: TrainConfig) -> torch.optim.Adam:
+    return torch.optim.Adam(params, lr=config.lr, betas=(config.beta1, config.beta2))
+
+
+def _labels_for(model, labels):
+    """Labels go to conditional models only (unconditional models refuse them)."""
+    return labels if model.config.num_classes is not None else None
+
+
+class VAEStrategy:
+    """One Adam step on ``loss = -(recon - beta * kl)`` per batch."""
+
+    def __init__(self, model: VAE, config: TrainConfig):
+        self.model = model
+        self.optimizers = {"model": _adam(model.parameters(), config)}
+
+    def step(self, batch, generator, check) -> dict:
+        x, y = batch
+        out = self.model.loss(x, _labels_for(self.model, y), generator=generator)
+        check("train/loss", out["loss"])
+        opt = self.optimizers["model"]
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        opt.step()
+        return {f"train/{k}": v.detach() for k, v in out.items()}
+
+
+class GANStrategy:
+    """Alternating updates (Goodfellow et al. 2014): one D step, then one G step, fresh noise each."""
+
+    def __init__(self, model: GAN, config: TrainConfig):
+        self.model = model
+        self.optimizers = {"discriminator": _adam(model.discriminator.parameters(), config),
+                           "generator": _adam(model.generator.parameters(), config)}
+
+    def step(self, batch, generator, check) -> dict:
+        real, y = batch
+        y = _labels_for(self.model, y)
+        n, device = real.shape[0], real.device
+        d_out = self.model.discriminator_loss(real, y, z=self.model.noise(n, generator, device))
+        check("train/d_loss", d_out["loss"])
+        self._update("discriminator", d_out["loss"])
+        g_out = self.model.generator_loss(y, z=self.model.noise(n, generator, device))
+        check("train/g_loss", g_out["loss"])
+        self._update("generator", g_out["loss"])
+        metrics = {f"train/{k}": v.detach() for k, v in d_out.items() if k != "loss"}
+        metrics["train/d_loss"] = d_out["loss"].detach()
+        metrics["train/g_loss"] = g_out["loss"].detach()
+        return metrics
+
+    def _update(self, name, loss):
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+STRATEGIES = {VAE: VAEStrategy, GAN: GANStrategy}
+
+
+def _strategy_for(model, config):
+    for cls, strategy in STRATEGIES.items():
+        if isinstance(model, cls):
+            return strategy(model, config)
+    allowed = ", ".join(cls.__name__ for cls in STRATEGIES)
+    raise TypeError(f"no training strategy for {type(model).__name__}; allowed: {allowed}")
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _save_checkpoint(path, *, step, model, strategy, generator, sums, count, config):
+    state = {
+        "step": step,
+        "model": model.state_dict(),
+        "optimizers": {k: opt.state_dict() for k, opt in strategy.optimizers.items()},
+        "generator": generator.get_state(),
+        "rng": _rng_state(torch.device(config.device)),
+        "sums": {k: v.detach().cpu() for k, v in sums.items()},
+        "count": count,
+        "train_config": {k: getattr(config, k) for k in _RESUME_KEYS},
+    }
+    tmp = f"{path}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # atomic: a kill mid-write leaves the previous checkpoint intact
+
+
+def _load_checkpoint(path, *, model, strategy, generator, config):
+    # Load on the CPU: RNG states must stay CPU byte tensors, and load_state_dict moves
+    # parameters and optimizer moments onto the model's device anyway.
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    saved = state["train_config"]
+    differing = {k: (saved[k], getattr(config, k)) for k in _RESUME_KEYS if saved[k] != getattr(config, k)}
+    if differing:
+        detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in differing.items())
+        raise CheckpointMismatchError(f"{path} was written with other settings ({detail}); "
+                                      f"delete it to start over or resume with the same settings")
+    model.load_state_dict(state["model"])
+    for name, opt in strategy.optimizers.items():
+        opt.load_state_dict(state["optimizers"][name])
+    generator.set_state(state["generator"])
+    _set_rng_state(state["rng"], torch.device(config.device))
+    sums = {k: v.to(config.device) for k, v in state["sums"].items()}
+    return state["step"], sums, state["count"]
+
+
+# --------------------------------------------------------------------------- the loop
+
+def _check_finite(step):
+    def check(name, value):
+        # One host sync per loss per step: on CPU it is free, and stopping *before* the
+        # optimizer step keeps the weights (and the last checkpoint) clean.
+        v = value.item()
+        if not math.isfinite(v):
+            raise NonFiniteLossError(step, name, v)
+    return check
+
+
+def train(model, stream: BatchStream, config: TrainConfig, *, callback=None,
+          checkpoint_path: str | os.PathLike | None = None) -> TrainResult:
+    """Train ``model`` on ``stream`` for ``config.steps`` steps (resuming from a checkpoint).
+
+    ``callback(step, metrics)`` is called every ``log_every`` steps and at the last step with
+    the mean of each ``train/...`` metric since the previous call. If ``checkpoint_path``
+    exists, training resumes from it exactly; a checkpoint is written every
+    ``checkpoint_every`` steps and at the end. Raises ``NonFiniteLossError`` on NaN/inf.
+    """
+    if stream.batch_size != config.batch_size:
+        raise ValueError(f"stream batch_size {stream.batch_size} != TrainConfig.batch_size "
+                         f"{config.batch_size}; build both from the same value")
+    device = torch.device(config.device)
+    model.to(device).train()
+    strategy = _strategy_for(model, config)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    step, sums, count = 0, {}, 0
+    if checkpoint_path is not None and os.path.exists(checkpoint_path):
+        step, sums, count = _load_checkpoint(checkpoint_path, model=model, strategy=strategy,
+                                             generator=generator, config=config)
+    start, last = time.perf_counter(), {}
+    bar = tqdm(total=config.steps, initial=step, desc=type(model).__name__.lower(),
+               disable=None if config.progress is None else not config.progress,
+               dynamic_ncols=True, leave=False)
+    with bar:
+        while step < config.steps:
+            metrics = strategy.step(stream.batch(step), generator, _check_finite(step))
+            for k, v in metrics.items():
+                sums[k] = sums[k] + v if k in sums else v.clone()
+            count, step = count + 1, step + 1
+            bar.update(1)
+            on_grid = step % config.log_every == 0
+            if on_grid or step == config.steps:
+                last = {k: (v / count).item() for k, v in sums.items()}
+                if on_grid:  # off the grid (a budget's last step) the window stays open, so
+                    sums, count = {}, 0  # a run resumed with a longer budget logs as if never stopped
+                bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in last.items()
+                                 if k in ("train/loss", "train/d_loss", "train/g_loss")})
+                if callback is not None:
+                    callback(step, last)
+            if checkpoint_path is not None and (step % config.checkpoint_every == 0 or step == config.steps):
+                _save_checkpoint(checkpoint_path, step=step, model=model, strategy=strategy,
+                                 generator=generator, sums=sums, count=count, config=config)
+    model.eval()
+    return TrainResult(step=step, metrics=last, seconds=time.perf_counter() - start)

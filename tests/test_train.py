@@ -1,0 +1,176 @@
+"""lgm.train: exact resume, determinism, NaN detection, metric averaging, config checks."""
+
+import math
+
+import pytest
+import torch
+
+from lgm.data import BatchStream, load_dataset
+from lgm.gan import GAN, GANConfig
+from lgm.train import (CheckpointMismatchError, NonFiniteLossError, TrainConfig, seed_everything,
+                       train)
+from lgm.vae import VAE, VAEConfig
+
+
+@pytest.fixture(scope="module")
+def small_fashion():
+    return load_dataset("fashion_mnist", "train").subset(512, seed=0)
+
+
+def _vae(conditional=False, seed=0):
+    seed_everything(seed)
+    return VAE(VAEConfig(latent_dim=4, width=8, num_classes=10 if conditional else None))
+
+
+def _gan(conditional=False, seed=0):
+    seed_everything(seed)
+    return GAN(GANConfig(latent_dim=8, width=8, num_classes=10 if conditional else None))
+
+
+MODELS = {"vae": _vae, "gan": _gan}
+
+
+def _stream(dataset, family, batch_size=32, seed=0):
+    scaling = "zero_one" if family == "vae" else "minus_one_one"
+    return BatchStream(dataset, batch_size, scaling=scaling, seed=seed)
+
+
+def _run(dataset, family, steps, conditional=False, checkpoint=None, log_every=2, seed=0,
+         model=None, lr=1e-3):
+    model = model or MODELS[family](conditional, seed)
+    logged = []
+    config = TrainConfig(steps=steps, batch_size=32, seed=seed, log_every=log_every,
+                         checkpoint_every=3, lr=lr, progress=False)
+    train(model, _stream(dataset, family, seed=seed), config,
+          callback=lambda step, m: logged.append((step, m)), checkpoint_path=checkpoint)
+    return model, logged
+
+
+def _assert_same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+@pytest.mark.parametrize("family", ["vae", "gan"])
+@pytest.mark.parametrize("conditional", [False, True])
+def test_resume_is_bit_exact(small_fashion, tmp_path, family, conditional):
+    straight, logs_straight = _run(small_fashion, family, 8, conditional)
+    ckpt = tmp_path / "ckpt.pt"
+    _run(small_fashion, family, 4, conditional, checkpoint=ckpt)  # stops after 4 steps
+    # A fresh process would build a fresh model (other init seed on purpose: the checkpoint
+    # must overwrite everything) and call train with the full budget.
+    resumed, logs_resumed = _run(small_fashion, family, 8, conditional, checkpoint=ckpt,
+                                 model=MODELS[family](conditional, seed=123))
+    _assert_same_weights(straight, resumed)
+    assert logs_resumed == [entry for entry in logs_straight if entry[0] > 4]
+
+
+def test_resume_mid_log_window_keeps_the_running_means(small_fashion, tmp_path):
+    # checkpoint_every=3 with log_every=2: the checkpoint at step 3 holds half a window.
+    _, logs_straight = _run(small_fashion, "vae", 6)
+    ckpt = tmp_path / "ckpt.pt"
+    _run(small_fashion, "vae", 3, checkpoint=ckpt)
+    _, logs_resumed = _run(small_fashion, "vae", 6, checkpoint=ckpt)
+    assert logs_resumed == [entry for entry in logs_straight if entry[0] > 3]
+
+
+def test_same_seed_same_result_other_seed_other_result(small_fashion):
+    a, _ = _run(small_fashion, "vae", 4)
+    b, _ = _run(small_fashion, "vae", 4)
+    c, _ = _run(small_fashion, "vae", 4, seed=1)
+    _assert_same_weights(a, b)
+    assert any(not torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+
+
+def test_logged_values_are_means_over_the_window(small_fashion):
+    _, every_step = _run(small_fashion, "vae", 4, log_every=1)
+    _, every_two = _run(small_fashion, "vae", 4, log_every=2)
+    assert [s for s, _ in every_two] == [2, 4]
+    for (step, window), first, second in zip(every_two, every_step[0::2], every_step[1::2]):
+        for key, value in window.items():
+            assert value == pytest.approx((first[1][key] + second[1][key]) / 2, rel=1e-6), key
+
+
+def test_vae_metrics_are_namespaced_and_consistent(small_fashion):
+    _, logs = _run(small_fashion, "vae", 2, log_every=1)
+    metrics = logs[-1][1]
+    assert {"train/loss", "train/elbo", "train/recon", "train/kl", "train/bpd"} <= metrics.keys()
+    # With beta = 1 the loss is the negative ELBO.
+    assert metrics["train/loss"] == pytest.approx(-metrics["train/elbo"], rel=1e-5)
+
+
+def test_gan_metrics_are_namespaced(small_fashion):
+    _, logs = _run(small_fashion, "gan", 2, log_every=1)
+    assert {"train/d_loss", "train/g_loss"} <= logs[-1][1].keys()
+
+
+def test_last_step_is_logged_even_off_the_grid(small_fashion):
+    _, logs = _run(small_fashion, "vae", 5, log_every=2)
+    assert [s for s, _ in logs] == [2, 4, 5]
+
+
+class PoisonedStream(BatchStream):
+    """Real batches, except one step whose images are NaN."""
+
+    poisoned_step = 5
+
+    def batch(self, step):
+        x, y = super().batch(step)
+        return (x * float("nan"), y) if step == self.poisoned_step else (x, y)
+
+
+@pytest.mark.parametrize("family,loss_name", [("vae", "train/loss"), ("gan", "train/d_loss")])
+def test_nan_stops_training_with_step_and_value(small_fashion, tmp_path, family, loss_name):
+    model = MODELS[family]()
+    scaling = "zero_one" if family == "vae" else "minus_one_one"
+    stream = PoisonedStream(small_fashion, 32, scaling=scaling, seed=0)
+    config = TrainConfig(steps=10, batch_size=32, checkpoint_every=2, progress=False)
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(NonFiniteLossError) as err:
+        train(model, stream, config, checkpoint_path=ckpt)
+    assert err.value.step == 5 and math.isnan(err.value.value)
+    assert err.value.name == loss_name and "step 5" in str(err.value)
+    # The weights were not touched by the NaN, and the last checkpoint (step 4) is intact.
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert torch.load(ckpt, weights_only=True)["step"] == 4
+
+
+def test_resuming_with_other_settings_is_refused(small_fashion, tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    _run(small_fashion, "vae", 2, checkpoint=ckpt)
+    with pytest.raises(CheckpointMismatchError, match="lr: checkpoint 0.001 vs now 0.002"):
+        _run(small_fashion, "vae", 4, checkpoint=ckpt, lr=2e-3)
+
+
+def test_a_finished_run_is_a_no_op_when_called_again(small_fashion, tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    first, _ = _run(small_fashion, "vae", 3, checkpoint=ckpt)
+    again, logs = _run(small_fashion, "vae", 3, checkpoint=ckpt, model=_vae(seed=9))
+    _assert_same_weights(first, again)
+    assert logs == []
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("steps", -1, "steps must be an integer >= 0"),
+    ("batch_size", 0, "batch_size must be an integer >= 1"),
+    ("lr", 0.0, "lr must be a positive finite number"),
+    ("beta1", 1.0, r"beta1 must be in \[0, 1\)"),
+    ("log_every", 2.5, "log_every must be an integer"),
+])
+def test_bad_train_config_is_refused(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{"steps": 1, field: value})
+
+
+def test_mismatched_batch_size_is_refused(small_fashion):
+    with pytest.raises(ValueError, match="batch_size"):
+        train(_vae(), _stream(small_fashion, "vae", batch_size=16),
+              TrainConfig(steps=1, batch_size=32, progress=False))
+
+
+def test_unknown_model_type_is_refused(small_fashion):
+    with pytest.raises(TypeError, match="allowed: VAE, GAN"):
+        train(torch.nn.Linear(2, 2), _stream(small_fashion, "vae"),
+              TrainConfig(steps=1, batch_size=32, progress=False))
