@@ -1,0 +1,296 @@
+"""Runs → one pandas table, from run folders or from W&B; and the sweep files' questions.
+
+One row per run. Columns, one name per concept (the same as the config keys and W&B keys):
+
+- every config key (``dataset``, ``model``, ``scaling``, ``seed``, ...);
+- every scalar summary metric, named as logged (``eval/fid``, ``train/kl``, ...); a summary
+  key without a ``/`` becomes ``summary/<key>`` so that config columns are exactly the
+  columns without a ``/`` that are not in :data:`META_COLUMNS`;
+- :data:`META_COLUMNS`: ``run_id``, ``sweep``, ``status`` (running|finished|failed),
+  ``reason``, ``code_version``, absolute ``samples_path``/``reconstructions_path``/
+  ``history_path`` (``None`` where the file is absent), and ``set_aside``: why the run may
+  not be compared with its sweep's other runs (``None`` when it may).
+
+Comparability (DESIGN: "the analysis refuses to compare runs where they differ"): within a
+sweep, among finished runs, each of :data:`COMPARABILITY_KEYS` must equal the sweep's
+majority value; a run that differs (or lacks the key while others have it) is set aside.
+A tie for the majority sets aside every tied run: there is no principled winner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from analysis.errors import NoRunsError, RunRecordError, RunSourceError, SweepSpecError
+from analysis.spec import SweepSpec, parse_sweep_config
+
+__all__ = ["load_runs", "load_sweep_spec", "mark_comparable", "config_columns", "usable_runs",
+           "read_history",
+           "META_COLUMNS", "COMPARABILITY_KEYS", "STATUSES", "RECORD_NAME", "SWEEP_FILE_NAME"]
+
+RECORD_NAME = "record.json"
+SWEEP_FILE_NAME = "sweep.yaml"
+STATUSES = ("running", "finished", "failed")
+COMPARABILITY_KEYS = ("eval/classifier_sha256", "eval/num_samples")
+META_COLUMNS = ("run_id", "sweep", "status", "reason", "code_version", "started_at",
+                "finished_at", "run_dir", "samples_path", "reconstructions_path",
+                "history_path", "set_aside")
+IMAGE_COLUMNS = {"samples": "samples_path", "reconstructions": "reconstructions_path"}
+# entity/project or entity/project/sweeps/<id>; W&B names are letters, digits, - _ .
+WANDB_PATH = re.compile(r"^(?P<entity>[\w.-]+)/(?P<project>[\w.-]+)(?:/sweeps/(?P<sweep_id>[\w-]+))?/?$")
+_SOURCE_FORMS = "a runs folder (DIR or DIR/<sweep>), 'entity/project' or 'entity/project/sweeps/<id>'"
+
+
+# --------------------------------------------------------------------------- rows
+
+def _scalar(value):
+    """Config values must be hashable to group by them: lists/dicts become sorted JSON."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def build_row(*, run_id: str, sweep: str, config: dict, summary: dict, status: str,
+              reason, code_version, started_at=None, finished_at=None, run_dir=None,
+              images: dict | None = None, history_path=None, origin: str = "run") -> dict:
+    """One table row from the parts of a run (shared by the folder and W&B sources)."""
+    if status not in STATUSES:
+        raise RunRecordError(f"{origin}: status {status!r} unknown; allowed: {', '.join(STATUSES)}")
+    row = {}
+    for key, value in summary.items():
+        if key.startswith("_") or isinstance(value, (dict, list)):
+            continue  # W&B internals (_step, _runtime, _wandb) and media entries
+        row[key if "/" in key else f"summary/{key}"] = value
+    for key, value in config.items():
+        if key.startswith("_"):
+            continue  # W&B's own config entries (_wandb)
+        if key in META_COLUMNS or "/" in key:
+            raise RunRecordError(f"{origin}: config key {key!r} clashes with the table's columns "
+                                 f"(config keys may not contain '/' nor be one of {', '.join(META_COLUMNS)})")
+        row[key] = _scalar(value)
+    images = images or {}
+    row.update(run_id=str(run_id), sweep=str(sweep), status=status, reason=reason,
+               code_version=code_version, started_at=started_at, finished_at=finished_at,
+               run_dir=None if run_dir is None else str(run_dir),
+               history_path=history_path, set_aside=None,
+               **{column: images.get(name) for name, column in IMAGE_COLUMNS.items()})
+    return row
+
+
+def _existing(run_dir: Path, relative) -> str | None:
+    if not relative:
+        return None
+    path = (run_dir / str(relative)).resolve()
+    return str(path) if path.is_file() else None
+
+
+def _read_record(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise RunRecordError(f"{path}: cannot read the run record: {err}") from None
+    if not isinstance(record, dict):
+        raise RunRecordError(f"{path}: a run record must be a JSON object")
+    missing = [key for key in ("run_id", "sweep", "config", "status") if key not in record]
+    if missing:
+        raise RunRecordError(f"{path}: missing key(s) {', '.join(missing)}")
+    for key in ("config", "summary"):
+        if not isinstance(record.get(key, {}), dict):
+            raise RunRecordError(f"{path}: {key!r} must be an object")
+    return record
+
+
+def _row_from_record(path: Path) -> dict:
+    record, run_dir = _read_record(path), path.parent.resolve()
+    images = {name: _existing(run_dir, rel) for name, rel in (record.get("images") or {}).items()}
+    code = record.get("code_version")
+    if code and record.get("code_dirty"):
+        code = f"{code}+dirty"  # uncommitted changes: the commit alone does not pin the code
+    return build_row(run_id=record["run_id"], sweep=record["sweep"], config=record["config"],
+                     summary=record.get("summary") or {}, status=record["status"],
+                     reason=record.get("reason"), code_version=code,
+                     started_at=record.get("started_at"), finished_at=record.get("finished_at"),
+                     run_dir=run_dir, images=images,
+                     history_path=_existing(run_dir, record.get("history")), origin=str(path))
+
+
+def _record_paths(root: Path) -> list[Path]:
+    """Every record.json under ``root``, skipping W&B's own run folders (never records)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != "wandb")
+        if RECORD_NAME in filenames:
+            found.append(Path(dirpath) / RECORD_NAME)
+    return found
+
+
+def _rows_from_folder(root: Path) -> list[dict]:
+    return [_row_from_record(path) for path in _record_paths(root)]
+
+
+# --------------------------------------------------------------------------- table
+
+def config_columns(runs: pd.DataFrame) -> list[str]:
+    """The config keys among the table's columns (no ``/``, not a meta column), in order."""
+    return [c for c in runs.columns if "/" not in c and c not in META_COLUMNS]
+
+
+def _majority(values: pd.Series) -> tuple[list, bool]:
+    """The most common value(s) among ``values`` (missing counted as its own value).
+
+    Returns ``(winners, has_key)``; ``has_key`` is False when no run has the key at all.
+    """
+    keys = [None if pd.isna(v) else v for v in values]
+    if all(k is None for k in keys):
+        return [], False
+    counts = Counter(keys).most_common()
+    top = counts[0][1]
+    return [value for value, count in counts if count == top], True
+
+
+def mark_comparable(runs: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``runs`` with ``set_aside`` filled for finished runs that may not be compared."""
+    out = runs.copy()
+    reasons = {index: [] for index in out.index}
+    finished = out[out["status"] == "finished"]
+    for sweep, group in finished.groupby("sweep", sort=True):
+        for key in COMPARABILITY_KEYS:
+            if key not in group:
+                continue
+            winners, has_key = _majority(group[key])
+            if not has_key:
+                continue
+            for index, value in group[key].items():
+                value = None if pd.isna(value) else value
+                if len(winners) > 1:
+                    if value in winners:
+                        reasons[index].append(f"{key} has no majority in sweep {sweep!r} "
+                                              f"(tie between {winners!r})")
+                elif value != winners[0]:
+                    reasons[index].append(f"{key} = {value!r} differs from the sweep's "
+                                          f"majority {winners[0]!r}")
+    out["set_aside"] = pd.Series({i: "; ".join(r) if r else None for i, r in reasons.items()},
+                                 dtype=object)
+    return out
+
+
+def usable_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs statistics may use: finished and not set aside."""
+    return runs[(runs["status"] == "finished") & runs["set_aside"].isna()]
+
+
+def _table(rows: list[dict], source) -> pd.DataFrame:
+    if not rows:
+        raise NoRunsError(f"no runs found in {source} (looked for {RECORD_NAME} files / W&B runs)")
+    runs = pd.DataFrame(rows)
+    meta = [c for c in META_COLUMNS if c in runs]
+    config = config_columns(runs)
+    summary = sorted(c for c in runs.columns if c not in meta and c not in config)
+    runs = runs[meta + config + summary].sort_values(["sweep", "run_id"], kind="stable")
+    return mark_comparable(runs.reset_index(drop=True))
+
+
+def _is_folder_source(source) -> bool:
+    return isinstance(source, os.PathLike) or Path(str(source)).exists()
+
+
+def _wandb_match(source) -> re.Match:
+    match = WANDB_PATH.match(str(source))
+    if match is None or str(source).startswith((".", "/", "~")):
+        raise RunSourceError(f"run source {str(source)!r} is neither an existing folder nor a "
+                             f"W&B path; allowed: {_SOURCE_FORMS}")
+    return match
+
+
+def load_runs(source, *, api=None, cache_dir=None) -> pd.DataFrame:
+    """Load every run of ``source`` into one table (see the module docstring for columns).
+
+    ``source``: a runs folder (``DIR`` or ``DIR/<sweep>``; walked for ``record.json``), or
+    a W&B path ``entity/project`` / ``entity/project/sweeps/<id>`` read with ``api``
+    (default ``wandb.Api()``); W&B images and histories are downloaded into ``cache_dir``.
+    Raises :class:`NoRunsError` when the source holds no runs.
+    """
+    if _is_folder_source(source):
+        root = Path(source)
+        if not root.exists():
+            raise RunSourceError(f"run folder {str(root)!r} does not exist; allowed: {_SOURCE_FORMS}")
+        if not root.is_dir():
+            raise RunSourceError(f"run source {str(root)!r} is a file; allowed: {_SOURCE_FORMS}")
+        return _table(_rows_from_folder(root.resolve()), root)
+    from analysis import wandb_source  # local: keeps wandb out of folder-only use
+
+    match = _wandb_match(source)
+    rows = wandb_source.rows_from_wandb(match["entity"], match["project"], match["sweep_id"],
+                                        api=api, cache_dir=cache_dir)
+    return _table(rows, f"W&B {source}")
+
+
+def read_history(path) -> pd.DataFrame:
+    """A run's history.jsonl as a table (one row per logged step; "nan" strings → NaN).
+
+    A last line without its newline is a write in progress (a running run) and is skipped.
+    """
+    text = Path(path).read_text()
+    lines = text.split("\n")
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if number == len(lines):
+                break  # partial final line: the writer has not finished it yet
+            raise RunRecordError(f"{path}:{number}: not a JSON object: {err}") from None
+    table = pd.DataFrame(rows)
+    return table.apply(pd.to_numeric, errors="coerce") if not table.empty else table
+
+
+# --------------------------------------------------------------------------- sweep files
+
+def _read_sweep_yaml(path: Path) -> dict:
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise SweepSpecError(f"{path}: cannot read the sweep file: {err}") from None
+    if not isinstance(config, dict):
+        raise SweepSpecError(f"{path}: a sweep file must be a YAML mapping")
+    return config
+
+
+def _folder_sweep_config(root: Path, sweep: str) -> tuple[dict, Path]:
+    """``DIR/<sweep>/sweep.yaml``, else ``DIR/sweep.yaml`` when DIR is that sweep's folder."""
+    nested, own = root / sweep / SWEEP_FILE_NAME, root / SWEEP_FILE_NAME
+    if nested.is_file():
+        return _read_sweep_yaml(nested), nested
+    if own.is_file():
+        config = _read_sweep_yaml(own)
+        if root.name == sweep or config.get("name") == sweep:
+            return config, own
+    raise SweepSpecError(f"no {SWEEP_FILE_NAME} for sweep {sweep!r} under {root} "
+                         f"(expected {nested})")
+
+
+def load_sweep_spec(source, sweep: str, *, api=None) -> SweepSpec:
+    """The question, expectation and prediction of ``sweep``.
+
+    From ``DIR/<sweep>/sweep.yaml`` (or ``DIR/sweep.yaml`` when the source is the sweep's
+    own folder), or from the W&B sweep's config. Raises :class:`SweepSpecError` when there
+    is none or it is malformed.
+    """
+    if _is_folder_source(source):
+        config, path = _folder_sweep_config(Path(source).resolve(), sweep)
+        return parse_sweep_config(config, origin=str(path))
+    from analysis import wandb_source
+
+    match = _wandb_match(source)
+    config = wandb_source.sweep_config(match["entity"], match["project"], match["sweep_id"],
+                                       sweep, api=api)
+    return parse_sweep_config(config, origin=f"W&B sweep {sweep!r}")

@@ -1,0 +1,221 @@
+"""Figures for the report and notebooks (matplotlib, no pyplot: no global state, Agg output).
+
+Every function takes the run table (usually the usable runs of one sweep) and returns a
+:class:`matplotlib.figure.Figure`, or ``None`` when the data for it is absent; save with
+:func:`save_figure` (PNG for embedding, SVG for print).
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from analysis.load import read_history
+from analysis.metrics import metric_goal
+from analysis.stats import RESAMPLES, finite_values, summarize
+from analysis.verdict import config_label
+
+__all__ = ["save_figure", "metric_vs_parameter", "metric_scatter", "sample_choices",
+           "sample_grid", "training_curves", "axis_label"]
+
+_MAX_LEGEND = 12
+
+
+def save_figure(fig: Figure, directory, stem: str) -> dict:
+    """Write ``<stem>.png`` and ``<stem>.svg``; returns ``{"png": Path, "svg": Path}``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {"png": directory / f"{stem}.png", "svg": directory / f"{stem}.svg"}
+    # No dates in the files: the same runs give byte-identical figures.
+    fig.savefig(paths["png"], format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(paths["svg"], format="svg", bbox_inches="tight", metadata={"Date": None})
+    return paths
+
+
+def axis_label(metric: str) -> str:
+    """``eval/fid`` → ``eval/fid (lower is better)``; unknown metrics stay as they are."""
+    try:
+        goal = metric_goal(metric)
+    except ValueError:
+        return metric
+    return f"{metric} ({'lower' if goal == 'minimize' else 'higher'} is better)"
+
+
+def _labels(runs: pd.DataFrame, by: list[str]) -> pd.Series:
+    if not by:
+        return pd.Series("all runs", index=runs.index)
+    return runs[by].apply(lambda row: config_label(row.to_dict()), axis=1)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def _x_positions(values: list, order) -> tuple[dict, bool]:
+    """Value → x coordinate; numeric parameters keep their scale, others are categories."""
+    if order:
+        known = list(order) + sorted((v for v in values if v not in list(order)), key=str)
+        return {v: float(i) for i, v in enumerate(known)}, False
+    if values and all(_is_number(v) for v in values):
+        return {v: float(v) for v in values}, True
+    return {v: float(i) for i, v in enumerate(sorted(values, key=str))}, False
+
+
+def metric_vs_parameter(runs: pd.DataFrame, *, metric: str, parameter: str, series: list[str],
+                        order=None, resamples: int = RESAMPLES, seed: int = 0) -> Figure | None:
+    """Mean of ``metric`` per ``parameter`` value with its 95 % interval, seeds as dots.
+
+    One line per combination of the ``series`` columns (e.g. one per ``model``).
+    """
+    if metric not in runs or parameter not in runs or runs.empty:
+        return None
+    positions, numeric = _x_positions(list(pd.unique(runs[parameter])), order)
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.add_subplot()
+    groups = runs.groupby(series, dropna=False, sort=True) if series else [((), runs)]
+    for index, (key, group) in enumerate(groups):
+        key = key if isinstance(key, tuple) else (key,)
+        name = config_label(dict(zip(series, key))) or metric
+        table = summarize(group, metric, by=[parameter], resamples=resamples, seed=seed)
+        table = table[table["n"] > 0]
+        xs = np.array([positions[v] for v in table[parameter]])
+        step = (0.04 * index) if not numeric else 0.0  # nudge overlapping categories apart
+        low = np.nan_to_num(table["mean"] - table["ci_low"])
+        high = np.nan_to_num(table["ci_high"] - table["mean"])
+        # Categories are not ordered quantities: no connecting line between them.
+        line = ax.errorbar(xs + step, table["mean"], yerr=[low, high], marker="o", capsize=4,
+                           label=name, linestyle="-" if numeric else "none")
+        dots = group[[parameter, metric]].dropna()
+        ax.scatter([positions[v] + step for v in dots[parameter]],
+                   pd.to_numeric(dots[metric], errors="coerce"), s=12, alpha=0.45,
+                   color=line.lines[0].get_color())
+    if numeric:
+        finite = [p for p in positions.values() if p > 0]
+        if len(finite) == len(positions) and max(finite) / min(finite) >= 100:
+            ax.set_xscale("log")
+    else:
+        ax.set_xticks(list(positions.values()), [str(v) for v in positions])
+        ax.margins(x=0.2)
+    ax.set_xlabel(parameter)
+    ax.set_ylabel(axis_label(metric))
+    ax.set_title(f"{metric} vs {parameter}: mean and 95 % bootstrap interval over seeds")
+    if series:
+        ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def metric_scatter(runs: pd.DataFrame, *, x: str, y: str, by: list[str]) -> Figure | None:
+    """``y`` against ``x`` over all runs, one colour per configuration."""
+    if x not in runs or y not in runs:
+        return None
+    data = runs.assign(_label=_labels(runs, by))
+    data = data[np.isfinite(pd.to_numeric(data[x], errors="coerce"))
+                & np.isfinite(pd.to_numeric(data[y], errors="coerce"))]
+    if data.empty:
+        return None
+    fig = Figure(figsize=(6.4, 4.6))
+    ax = fig.add_subplot()
+    for label, group in data.groupby("_label", sort=True):
+        ax.scatter(pd.to_numeric(group[x]), pd.to_numeric(group[y]), label=label, s=28, alpha=0.8)
+    ax.set_xlabel(axis_label(x))
+    ax.set_ylabel(axis_label(y))
+    ax.set_title(f"{y} vs {x}, one point per run")
+    if data["_label"].nunique() <= _MAX_LEGEND:
+        ax.legend(fontsize="x-small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def sample_choices(runs: pd.DataFrame, *, by: list[str], image_column: str = "samples_path",
+                   rank_metric: str = "eval/fid") -> pd.DataFrame:
+    """One image per configuration, from the same seed where possible, best ``rank_metric`` first.
+
+    The seed is the lowest one that every configuration has an image for; a configuration
+    lacking it falls back to its own lowest seed. Columns: label, seed, path, score, n.
+    """
+    have = runs[runs[image_column].notna()] if image_column in runs else runs.iloc[0:0]
+    if have.empty:
+        return pd.DataFrame(columns=["label", "seed", "path", "score", "n"])
+    labels, all_labels = _labels(have, by), _labels(runs, by)
+    seed_sets = [set(group["seed"]) for _, group in have.groupby(labels)]
+    common = set.intersection(*seed_sets) if "seed" in have else set()
+    rows = []
+    for label, group in have.groupby(labels, sort=True):
+        seed = min(common) if common else min(group["seed"]) if "seed" in group else None
+        chosen = group[group["seed"] == seed].iloc[0] if seed is not None else group.iloc[0]
+        scores = finite_values(runs.loc[all_labels == label].get(rank_metric, []))
+        rows.append({"label": label, "seed": seed, "path": chosen[image_column],
+                     "score": float(scores.mean()) if scores.size else math.nan, "n": scores.size})
+    table = pd.DataFrame(rows)
+    ascending = True
+    try:
+        ascending = metric_goal(rank_metric) == "minimize"
+    except ValueError:
+        pass
+    return table.sort_values("score", ascending=ascending, na_position="last").reset_index(drop=True)
+
+
+def sample_grid(choices: pd.DataFrame, *, rank_metric: str = "eval/fid",
+                columns: int = 4) -> Figure | None:
+    """The chosen images side by side, in the order of ``choices`` (best first)."""
+    if choices.empty:
+        return None
+    n = len(choices)
+    ncols = min(columns, n)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(3.2 * ncols, 3.6 * nrows))
+    for i, row in enumerate(choices.itertuples(index=False)):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        image = mpimg.imread(row.path)
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
+        ax.set_axis_off()
+        score = "n/a" if not math.isfinite(row.score) else f"{row.score:.2f}"
+        title = "\n".join(textwrap.wrap(f"#{i + 1} {row.label}", 34))
+        ax.set_title(f"{title}\n{rank_metric} {score} (seed {row.seed})", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(runs: pd.DataFrame, *, by: list[str], keys: list[str] | None = None,
+                    max_keys: int = 4) -> Figure | None:
+    """Logged training curves from history.jsonl, one line per run coloured by configuration;
+    failed runs dashed (a curve that stops early is often the divergence itself)."""
+    if "history_path" not in runs:
+        return None
+    with_history = runs[runs["history_path"].notna()]
+    histories = {index: read_history(path) for index, path in with_history["history_path"].items()}
+    histories = {i: h for i, h in histories.items() if not h.empty and "step" in h}
+    if not histories:
+        return None
+    if keys is None:
+        found = sorted({k for h in histories.values() for k in h.columns if k.startswith("train/")})
+        keys = found[:max_keys]
+    if not keys:
+        return None
+    labels = _labels(with_history, by)
+    colours = {label: f"C{i % 10}" for i, label in enumerate(sorted(set(labels)))}
+    fig = Figure(figsize=(4.2 * len(keys), 3.4))
+    for k, key in enumerate(keys):
+        ax = fig.add_subplot(1, len(keys), k + 1)
+        for index, history in histories.items():
+            if key not in history:
+                continue
+            failed = with_history.loc[index, "status"] == "failed"
+            ax.plot(history["step"], history[key], color=colours[labels[index]], alpha=0.8,
+                    linestyle="--" if failed else "-", linewidth=1.0)
+        ax.set_title(key, fontsize="small")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], color=c, label=l) for l, c in colours.items()][:_MAX_LEGEND]
+    fig.legend(handles=handles, loc="lower center", ncol=min(3, len(handles)), fontsize="x-small",
+               bbox_to_anchor=(0.5, -0.02 - 0.05 * math.ceil(len(handles) / 3)))
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,261 @@
+"""``python -m analysis report SOURCE --out DIR``: report.md and a self-contained report.html.
+
+A header says what was run (code versions, datasets, classifier hashes, budgets, seeds,
+run counts) and states the verdict rule once; then one section per sweep:
+
+1. the question and the expected result (from the sweep file);
+2. what was measured: mean ± std and 95 % interval per configuration, the figure, the tests;
+3. the verdict and other observations;
+4. sample grids ordered by FID, to judge by eye whether FID's ranking matches the samples.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from analysis.load import read_history
+from analysis.plots import (metric_scatter, metric_vs_parameter, sample_choices, sample_grid,
+                            save_figure, training_curves)
+from analysis.render import Bullets, FigureBlock, Heading, Paragraph, Table, render_html, render_markdown
+from analysis.stats import RESAMPLES
+from analysis.sweeps import SweepAnalysis, analyse_source, run_counts
+from analysis.verdict import ALPHA, MIN_SEEDS
+
+__all__ = ["build_report", "report_blocks", "sweep_blocks", "header_blocks", "RULE_TEXT",
+           "SECTION_TITLES", "fmt"]
+
+SECTION_TITLES = ("1. Question and expected result", "2. What was measured",
+                  "3. Verdict and other observations", "4. Samples, ordered by FID")
+RULE_TEXT = (
+    f"**Verdict rule.** Each prediction is reduced to comparisons of two configurations "
+    f"(pairwise: better vs worse within each context of the other varying config keys; "
+    f"ordering: adjacent pairs; trend: largest vs smallest parameter value with Spearman's ρ "
+    f"over all runs). One-sided p-values are Holm-corrected within the question. A comparison "
+    f"is *inconclusive* when a compared configuration has fewer than {MIN_SEEDS} finished seeds, "
+    f"or when the two 95 % bootstrap intervals overlap and no corrected test is significant at "
+    f"α = {ALPHA}; it is *supported* when the corrected test in the predicted direction is "
+    f"significant or the intervals are disjoint in the predicted order (and there is no such "
+    f"evidence against); *contradicted* in the mirror case. A question is contradicted if any "
+    f"comparison is, supported if all are, else inconclusive.")
+
+
+def fmt(value, digits: int = 4) -> str:
+    """Numbers for tables: integers as integers, others with ``digits`` significant digits
+    (never in exponent notation above 1, where it hides e.g. a sample count of 10000)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if float(value).is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        if abs(value) >= 10 ** (digits - 1):
+            return f"{value:.1f}"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _fmt_p(p) -> str:
+    return "–" if p is None or not math.isfinite(p) else (f"{p:.2g}" if p < 0.001 else f"{p:.3f}")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "sweep"
+
+
+def _unique(runs: pd.DataFrame, column: str) -> str:
+    """Distinct values of ``column`` with their run counts, e.g. ``28d0b45 (27)``."""
+    if column not in runs:
+        return "–"
+    values = runs[column].dropna()
+    if values.empty:
+        return "–"
+    counts = values.map(fmt).value_counts().sort_index()
+    return ", ".join(f"{v} ({n})" for v, n in counts.items())
+
+
+def header_blocks(runs: pd.DataFrame, source, analyses: list) -> list:
+    """Title, what was run (provenance and counts), the verdict per question, the rule."""
+    counts = run_counts(runs)
+    seeds = sorted(runs["seed"].dropna().unique().tolist()) if "seed" in runs else []
+    provenance = Table(("what", "values (runs)"), (
+        ("code versions", _unique(runs, "code_version")),
+        ("datasets", _unique(runs, "dataset")),
+        ("classifier hashes (eval/classifier_sha256)", _unique(runs, "eval/classifier_sha256")),
+        ("samples per evaluation (eval/num_samples)", _unique(runs, "eval/num_samples")),
+        ("budgets", _unique(runs, "budget")),
+        ("seeds", ", ".join(fmt(s) for s in seeds) or "–"),
+        ("runs", ", ".join(f"{k}: {v}" for k, v in counts.items())),
+    ))
+    verdicts = Table(("sweep", "question", "verdict"), tuple(
+        (a.name, a.spec.question if a.spec else "(no readable sweep file)",
+         f"**{a.result.verdict}**" if a.result else "not tested") for a in analyses))
+    return [Heading(1, "lgm study report"), Paragraph(f"Source: `{source}`."),
+            Heading(2, "What was run"), provenance, Heading(2, "Verdicts"), verdicts,
+            Paragraph(RULE_TEXT)]
+
+
+def _question_blocks(a: SweepAnalysis) -> list:
+    blocks = [Heading(3, SECTION_TITLES[0])]
+    if a.spec is None:
+        return blocks + [Paragraph(f"No question could be read: {a.spec_error}")]
+    blocks += [Paragraph(f"**Question.** {a.spec.question}"),
+               Paragraph(f"**Expected.** {a.spec.expected}"),
+               Paragraph(f"**Prediction tested.** `{a.spec.prediction.describe()}` "
+                         f"(kind: {a.spec.prediction.kind})")]
+    if a.spec.note:
+        blocks.append(Paragraph(f"**Note.** {a.spec.note}"))
+    return blocks
+
+
+def _measured_table(a: SweepAnalysis) -> Table:
+    rows = []
+    for _, row in a.table.iterrows():
+        rows.append((*(fmt(row[c]) for c in a.by), str(row["n"]),
+                     f"{fmt(row['mean'])} ± {fmt(row['std'])}",
+                     f"[{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]",
+                     ", ".join(fmt(s) for s in row["seeds"]) or "–"))
+    return Table((*a.by, "n", f"{a.metric} mean ± std", "95 % interval", "seeds"), tuple(rows))
+
+
+def _tests_table(a: SweepAnalysis) -> Table | None:
+    if a.result is None or not a.result.comparisons:
+        return None
+    rows = []
+    for c, j in zip(a.result.comparisons, a.result.judgements):
+        d = c.details
+        extra = (f"Mann–Whitney p = {_fmt_p(d['p_mann_whitney'])}, "
+                 f"Hedges' g (first − second) = {fmt(d['hedges_g'], 3)}"
+                 if "hedges_g" in d else
+                 f"ρ = {fmt(d['rho'], 3)}, Kendall τ = {fmt(d['tau'], 3)} (p = {_fmt_p(d['p_kendall'])})")
+        rows.append((f"{c.first} vs {c.second}", c.context or "–", c.test, _fmt_p(c.p_expected),
+                     _fmt_p(c.p_opposite), extra, j.verdict))
+    return Table(("comparison (first predicted better/greater)", "context", "test",
+                  "p (predicted)", "p (opposite)", "also", "verdict"), tuple(rows))
+
+
+def _figure(fig, directory: Path | None, stem: str, caption: str, panel: dict) -> list:
+    """Save ``fig`` (if any) and describe it; ``panel`` is its live W&B equivalent.
+
+    With ``directory`` None nothing is drawn (drawing is most of a report's time): the
+    block only records that the figure exists, for the W&B Report's live panels.
+    """
+    if fig is None:
+        return []
+    if directory is None:
+        return [FigureBlock(png=None, caption=caption, panel=panel)]
+    paths = save_figure(fig, directory, stem)
+    return [FigureBlock(png=paths["png"], svg=paths["svg"], caption=caption, panel=panel)]
+
+
+def _history_keys(runs: pd.DataFrame, max_keys: int = 4) -> list:
+    keys = set()
+    for path in runs.get("history_path", pd.Series(dtype=object)).dropna():
+        keys |= {k for k in read_history(path).columns if k.startswith("train/")}
+    return sorted(keys)[:max_keys]
+
+
+def _measured_blocks(a: SweepAnalysis, figures: Path | None, resamples: int, seed: int) -> list:
+    counts = a.counts
+    blocks = [Heading(3, SECTION_TITLES[1]),
+              Paragraph(f"{counts['finished']} usable runs (finished, comparable) over "
+                        f"{len(a.table)} configuration(s); {counts['failed']} failed, "
+                        f"{counts['running']} running, {counts['set aside']} set aside."),
+              _measured_table(a)]
+    stem = _slug(a.name)
+    run_ids = tuple(a.usable["run_id"])
+    prediction = a.result.prediction if a.result else None
+    if prediction is not None:
+        order = list(prediction.order) or ([prediction.better, prediction.worse]
+                                           if prediction.kind == "pairwise" else None)
+        series = [c for c in a.by if c != prediction.parameter]
+        fig = metric_vs_parameter(a.usable, metric=a.metric, parameter=prediction.parameter,
+                                  series=series, order=order, resamples=resamples, seed=seed)
+        blocks += _figure(fig, figures, f"{stem}_metric", f"{a.metric} vs {prediction.parameter} "
+                          f"(mean, 95 % bootstrap interval; dots are seeds)",
+                          {"kind": "bar", "metric": a.metric, "groupby": prediction.parameter,
+                           "runs": run_ids})
+    tests = _tests_table(a)
+    blocks += [tests] if tests else [Paragraph("No test was run (no readable prediction or no comparison).")]
+    pairs = (("eval/is", "eval/fid", "fid_is"), ("eval/recall", "eval/precision", "precision_recall"))
+    for x, y, name in pairs:
+        blocks += _figure(metric_scatter(a.usable, x=x, y=y, by=a.by), figures, f"{stem}_{name}",
+                          f"{y} vs {x}, all usable runs",
+                          {"kind": "scatter", "x": x, "y": y, "runs": run_ids})
+    curves = a.runs[a.runs["status"] != "running"]
+    keys = _history_keys(curves)
+    blocks += _figure(training_curves(curves, by=a.by, keys=keys or None), figures, f"{stem}_curves",
+                      "Training curves from history.jsonl (failed runs dashed)",
+                      {"kind": "line", "y": tuple(keys), "runs": tuple(curves["run_id"])})
+    return blocks
+
+
+def _verdict_blocks(a: SweepAnalysis) -> list:
+    blocks = [Heading(3, SECTION_TITLES[2])]
+    if a.result is None:
+        blocks.append(Paragraph("**Verdict: not tested** (no readable prediction)."))
+    else:
+        blocks.append(Paragraph(f"**Verdict: {a.result.verdict}.** {a.result.reason}."))
+        if a.result.judgements:
+            blocks.append(Bullets(tuple(f"{j.verdict}: {j.reason}" for j in a.result.judgements)))
+    blocks += [Paragraph("**Other observations.**"), Bullets(tuple(a.notes))]
+    return blocks
+
+
+def _samples_blocks(a: SweepAnalysis, figures: Path | None) -> list:
+    blocks = [Heading(3, SECTION_TITLES[3])]
+    stem = _slug(a.name)
+    for column, what in (("samples_path", "Samples"), ("reconstructions_path", "Reconstructions")):
+        choices = sample_choices(a.usable, by=a.by, image_column=column)
+        if choices.empty:
+            if column == "samples_path":
+                blocks.append(Paragraph("No sample images were found for the usable runs."))
+            continue
+        blocks.append(Paragraph(f"{what}: one per configuration, best mean FID first (#1). "
+                                f"Does the order match what you see?"))
+        media = column.split("_")[0]
+        blocks += _figure(sample_grid(choices), figures, f"{stem}_{media}",
+                          f"{what} ordered by mean FID (rank, configuration, seed)",
+                          {"kind": "media", "key": f"images/{media}", "runs": tuple(a.usable["run_id"])})
+        blocks.append(Table(("rank", "configuration", "mean eval/fid", "seed shown"), tuple(
+            (str(i + 1), r.label, fmt(r.score), fmt(r.seed)) for i, r in enumerate(choices.itertuples()))))
+    return blocks
+
+
+def sweep_blocks(a: SweepAnalysis, *, figures: Path | None, resamples: int = RESAMPLES,
+                 seed: int = 0) -> list:
+    """The four sections of one sweep; figures are written into ``figures`` (None: not drawn)."""
+    return ([Heading(2, f"Sweep `{a.name}`")] + _question_blocks(a)
+            + _measured_blocks(a, figures, resamples, seed) + _verdict_blocks(a)
+            + _samples_blocks(a, figures))
+
+
+def report_blocks(runs: pd.DataFrame, analyses: list, *, source, figures: Path | None,
+                  resamples: int = RESAMPLES, seed: int = 0) -> list:
+    """Header and every sweep's sections; ``figures`` None builds the blocks without drawing."""
+    blocks = header_blocks(runs, source, analyses)
+    for a in tqdm(analyses, desc="report sweeps", disable=None):
+        blocks += sweep_blocks(a, figures=figures, resamples=resamples, seed=seed)
+    return blocks
+
+
+def build_report(source, out_dir, *, api=None, cache_dir=None, resamples: int = RESAMPLES,
+                 seed: int = 0) -> dict:
+    """Analyse ``source`` and write ``report.md``, ``report.html`` and ``figures/`` in ``out_dir``.
+
+    Returns ``{"md": Path, "html": Path, "analyses": [...]}``. Raises
+    :class:`analysis.errors.NoRunsError` when the source has no runs.
+    """
+    out = Path(out_dir)
+    runs, analyses = analyse_source(source, api=api, cache_dir=cache_dir, resamples=resamples,
+                                    seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    blocks = report_blocks(runs, analyses, source=source, figures=out / "figures",
+                           resamples=resamples, seed=seed)
+    md, page = out / "report.md", out / "report.html"
+    md.write_text(render_markdown(blocks, base=out))
+    page.write_text(render_html(blocks, title=f"lgm study report: {source}"))
+    return {"md": md, "html": page, "analyses": analyses}
