@@ -1,0 +1,57 @@
+"""Sample-quality metrics as pure functions of features or class probabilities.
+
+Every function takes numpy arrays or torch tensors (converted once to float64 numpy) and
+returns plain Python floats, or a small named tuple of floats. Registry names:
+
+- ``fid``: ``fid(features_a, features_b)``, Heusel et al. 2017 (also
+  ``feature_statistics``, ``frechet_distance``, ``fid_from_statistics`` for cached stats);
+- ``is``: ``inception_score(probs, splits, seed)``, Salimans et al. 2016 (takes class
+  probabilities, not features);
+- ``kid``: ``kid(features_a, features_b, num_subsets, subset_size, seed)``,
+  Bińkowski et al. 2018;
+- ``precision_recall``: ``precision_recall(real, fake, k, block_size)``,
+  Kynkäänniemi et al. 2019;
+- ``density_coverage``: ``density_coverage(real, fake, k, block_size)``, Naeem et al. 2020.
+
+``DIRECTIONS`` says, per summary key, whether lower (``"min"``) or higher (``"max"``) is
+better; ``LOWER_IS_BETTER`` is the set of "min" keys.
+
+Naming trap: the function ``fid`` shadows the submodule ``fid`` as an attribute of this
+package; reach the module with ``from lgm.evaluation.metrics.fid import ...``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ._arrays import ScoreWithStd
+from .density_coverage import DensityCoverage, density_coverage
+from .fid import (FeatureStatistics, RankDeficientCovarianceWarning, feature_statistics, fid,
+                  fid_from_statistics, frechet_distance)
+from .inception_score import inception_score
+from .kid import kid
+from .precision_recall import PrecisionRecall, precision_recall
+
+__all__ = [
+    "METRICS", "DIRECTIONS", "LOWER_IS_BETTER",
+    "ScoreWithStd", "FeatureStatistics", "PrecisionRecall", "DensityCoverage",
+    "RankDeficientCovarianceWarning",
+    "feature_statistics", "frechet_distance", "fid", "fid_from_statistics",
+    "inception_score", "kid",
+    "precision_recall", "density_coverage",
+]
+
+METRICS: dict[str, Callable] = {
+    "fid": fid,
+    "is": inception_score,
+    "kid": kid,
+    "precision_recall": precision_recall,
+    "density_coverage": density_coverage,
+}
+
+# Per summary key (what the evaluation logs and the analysis reads): which way is better.
+DIRECTIONS: dict[str, str] = {
+    "fid": "min", "kid": "min",
+    "is": "max", "precision": "max", "recall": "max", "density": "max", "coverage": "max",
+}
+LOWER_IS_BETTER: frozenset[str] = frozenset(k for k, v in DIRECTIONS.items() if v == "min")
