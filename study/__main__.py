@@ -1,0 +1,7 @@
+"""``python -m study {run,sweep,validate}``: see study/cli.py."""
+
+import sys
+
+from study.cli import main
+
+sys.exit(main(sys.argv[1:]))

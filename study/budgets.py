@@ -1,0 +1,67 @@
+"""Named training budgets: one table, translated into train steps per family and dataset.
+
+``steps = round(epochs[model] * steps_per_epoch)`` with ``steps_per_epoch = N_train //
+batch_size`` (``lgm.data.BatchStream`` drops the last partial batch), so a budget means the
+same amount of data seen whatever the batch size.
+
+Why these numbers (one thread per run, batch 128, Fashion-MNIST; measured timings are in
+``study/README.md``):
+
+- ``quick``: on an unloaded 2-core box the small conv VAE costs about 15 s per epoch and the
+  DCGAN about 80 s, so 5 VAE epochs and 1 GAN epoch are roughly *the same wall-clock* (the
+  ``gan_vs_vae`` sweep relies on that; measured under load: 295 s vs 292 s). Evaluation of
+  10,000 samples adds its own time (generation, classifier features, metrics, the VAE's test
+  ELBO; 25-40 s measured). A 2-configuration x 3-seed sweep with 2 workers is 3 rounds of
+  one run per worker, about 2 minutes each on an idle box: well within 10 minutes, with room
+  for a busy machine.
+- ``full``: 20 VAE epochs (the ELBO has mostly flattened) and 10 GAN epochs — for a GPU, or
+  a patient CPU.
+- ``smoke``: a few dozen steps and a small evaluation, for tests and for checking a sweep
+  file end to end. An explicit ``eval_samples`` or ``train_steps`` always wins over a budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lgm.data import dataset_info
+
+__all__ = ["Budget", "BUDGETS", "budget_steps", "steps_per_epoch"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One preset. Either ``epochs`` per model family or a fixed number of ``steps``."""
+
+    epochs: dict | None  # model family -> epochs
+    steps: int | None  # fixed step count (smoke), independent of dataset and family
+    eval_samples: int  # generated samples for FID & co. (real reference uses as many)
+    log_every: int  # train/... metrics are averaged and logged every this many steps
+    checkpoint_every: int  # steps between checkpoints (a kill loses at most this much)
+
+
+BUDGETS: dict[str, Budget] = {
+    "smoke": Budget(epochs=None, steps=40, eval_samples=200, log_every=10, checkpoint_every=20),
+    "quick": Budget(epochs={"vae": 5, "gan": 1}, steps=None, eval_samples=10_000,
+                    log_every=50, checkpoint_every=100),
+    "full": Budget(epochs={"vae": 20, "gan": 10}, steps=None, eval_samples=10_000,
+                   log_every=100, checkpoint_every=500),
+}
+
+
+def steps_per_epoch(dataset: str, batch_size: int) -> int:
+    """Full batches in one pass over the train split (the partial last batch is dropped)."""
+    return dataset_info(dataset).sizes["train"] // batch_size
+
+
+def budget_steps(budget: str, *, model: str, dataset: str, batch_size: int) -> int:
+    """Train steps of a named budget for one model family, dataset and batch size."""
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown budget {budget!r}; allowed: {', '.join(BUDGETS)}")
+    preset = BUDGETS[budget]
+    if preset.steps is not None:
+        return preset.steps
+    if model not in preset.epochs:
+        raise ValueError(f"budget {budget!r} has no entry for model {model!r}; "
+                         f"allowed: {', '.join(preset.epochs)}")
+    return max(1, round(preset.epochs[model] * steps_per_epoch(dataset, batch_size)))

@@ -1,0 +1,109 @@
+"""Command line: ``python -m study run|sweep|validate``.
+
+    python -m study run [--out DIR] [--sweep NAME] [--key=value ...]     one run (what an agent runs)
+    python -m study sweep FILE --workers N --out DIR [--set key=value ...] [--limit N]
+                          [--retry-failed] [--threads T]                 a whole sweep, locally
+    python -m study validate FILE [FILE ...]                             check sweep files only
+
+Bad input gets one ``error:`` line naming the key or value (never a traceback) and a
+non-zero exit: 2 for usage errors, 1 for invalid sweep files and failed sweeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def _parse_sets(pairs: list[str]) -> dict:
+    from study.config import ConfigError, parse_value
+
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(pair, "--set expects key=value")
+        if key in overrides:
+            raise ConfigError(key, "given twice in --set")
+        overrides[key] = parse_value(key, value)
+    return overrides
+
+
+def _sweep_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m study sweep",
+                                description="Run every run of a W&B sweep file locally.")
+    p.add_argument("file", help="sweep YAML (sweeps/<name>.yaml)")
+    p.add_argument("--workers", type=int, default=1, help="runs at the same time (default 1)")
+    p.add_argument("--out", default="runs", help="root of the run folders (default runs)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter in every run, e.g. --set budget=full")
+    p.add_argument("--limit", type=int, default=None, help="only the first N runs")
+    p.add_argument("--retry-failed", action="store_true", help="run failed runs again (resuming)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads to divide among the workers (default: the CPUs this process may use)")
+    return p
+
+
+def _sweep(argv: list[str]) -> int:
+    from study.config import ConfigError
+    from study.runner import run_sweep
+    from study.sweepfile import SweepFileError, load_sweep
+
+    args = _sweep_parser().parse_args(argv)
+    for name in ("workers", "limit", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            print(f"error: --{name} must be >= 1, got {value}", file=sys.stderr)
+            return 2
+    try:
+        overrides = _parse_sets(args.set)
+        sweep = load_sweep(args.file)
+        report = run_sweep(sweep, args.out, workers=args.workers, overrides=overrides,
+                           limit=args.limit, retry_failed=args.retry_failed, threads=args.threads)
+    except (ConfigError, SweepFileError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from pathlib import Path
+
+    print(report.line(sweep.name, Path(args.out).resolve()))
+    for rid, reason in report.failed:
+        print(f"  failed {rid}: {reason}")
+    if report.interrupted:
+        return 130
+    return 0 if report.ok else 1
+
+
+def _validate(argv: list[str]) -> int:
+    from study.sweepfile import SweepFileError, enumerate_runs, load_sweep
+
+    if not argv or any(a.startswith("-") for a in argv):
+        print("usage: python -m study validate FILE [FILE ...]", file=sys.stderr)
+        return 2
+    bad = 0
+    for path in argv:
+        try:
+            sweep = load_sweep(path)
+        except SweepFileError as err:
+            print(f"error: {err}", file=sys.stderr)
+            bad += 1
+            continue
+        if sweep.method == "grid":
+            size = f"{len(enumerate_runs(sweep, limit=sweep.run_cap))} runs"
+        else:
+            size = f"{sweep.run_cap} runs" if sweep.run_cap else "no run_cap (pass --limit)"
+        print(f"ok {path}: {sweep.name}, {sweep.method}, {size}")
+    return 1 if bad else 0
+
+
+def main(argv: list[str]) -> int:
+    commands = {"run": None, "sweep": _sweep, "validate": _validate}
+    if not argv or argv[0] not in commands:
+        print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    if argv[0] == "run":
+        from study.run import main as run_main
+
+        return run_main(argv[1:])
+    return commands[argv[0]](argv[1:])

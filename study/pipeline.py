@@ -1,0 +1,110 @@
+"""One run's work, with no W&B in it: seed → build → train (resumable) → evaluate → images.
+
+``execute`` is what ``python -m study run`` wraps with logging; it can equally be called
+from a notebook. Checkpoints: ``lgm.train`` writes ``checkpoint.pt`` (model, optimizers,
+RNG states, step) in the run folder every ``checkpoint_every`` steps and resumes from it
+exactly; when the run has been evaluated the checkpoint is replaced by ``model.pt``, the
+final model weights only (a ``state_dict``, a few MB at most), enough to draw new samples.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lgm.data import load_dataset
+from lgm.evaluation import classifier_sha256, evaluate
+from lgm.train import seed_everything, train
+from study.build import (build_model, build_stream, reconstructor, sampler, save_images,
+                         train_config, vae_test_metrics)
+from study.config import RunConfig
+
+__all__ = ["execute", "RunOutcome", "checkpoint_step", "preflight", "save_weights", "remove_checkpoint", "parameter_counts", "CHECKPOINT", "WEIGHTS"]
+
+CHECKPOINT = "checkpoint.pt"
+WEIGHTS = "model.pt"
+
+
+@dataclass
+class RunOutcome:
+    step: int
+    train_metrics: dict  # the last logged train/... means
+    eval_metrics: dict  # eval/... (+ eval/elbo, eval/bpd, eval/kl for VAEs), model/parameters
+    images: dict  # name -> file name in the run folder
+    train_seconds: float  # this call only
+    eval_seconds: float
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    """The step of the run's checkpoint, or None when there is none."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.exists():
+        return None
+    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+
+
+def preflight(config: RunConfig) -> None:
+    """Checks that need more than the config, before any training: the dataset's fixed
+    evaluation classifier must be registered (the error names the command that trains one)."""
+    classifier_sha256(config.dataset)
+
+
+def execute(config: RunConfig, run_dir: Path, *, device: str, callback=None,
+            progress: bool | None = None) -> RunOutcome:
+    """Train (resuming from ``run_dir/checkpoint.pt`` if present) and evaluate one run.
+
+    ``config`` must be resolved (``study.config.resolve``); ``callback(step, metrics)`` gets
+    the averaged ``train/...`` metrics every ``log_every`` steps. Raises
+    ``lgm.train.NonFiniteLossError`` on NaN/inf losses.
+    """
+    run_dir = Path(run_dir)
+    preflight(config)
+    seed_everything(config.seed)
+    model = build_model(config)
+    train_data = load_dataset(config.dataset, "train")
+    stream = build_stream(config, train_data, device)
+    started = time.perf_counter()
+    result = train(model, stream, train_config(config, device, progress), callback=callback,
+                   checkpoint_path=run_dir / CHECKPOINT)
+    train_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    model.eval()
+    test = load_dataset(config.dataset, "test")
+    metrics = evaluate(sample_fn=sampler(model, seed=config.seed, device=device),
+                       dataset=config.dataset, num_samples=config.eval_samples,
+                       conditional=config.conditional, reconstruct_fn=reconstructor(model),
+                       device=device, seed=config.seed, progress=progress)
+    if config.model == "vae":
+        metrics.update(vae_test_metrics(model, config, test, device))
+    metrics.update(parameter_counts(model))
+    eval_seconds = time.perf_counter() - started
+    images = save_images(model, config, test, run_dir, device)
+    save_weights(model, run_dir)
+    return RunOutcome(result.step, dict(result.metrics), metrics, images, train_seconds, eval_seconds)
+
+
+def parameter_counts(model) -> dict:
+    """``model/parameters`` (all), and per network for a GAN (``model/parameters_generator``...)."""
+    counts = model.num_parameters()
+    if isinstance(counts, dict):
+        return {"model/parameters": sum(counts.values()),
+                **{f"model/parameters_{name}": n for name, n in counts.items()}}
+    return {"model/parameters": int(counts)}
+
+
+def save_weights(model, run_dir: Path) -> None:
+    """The final weights (no optimizer state), written atomically as ``model.pt``."""
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    tmp = run_dir / f".{WEIGHTS}.tmp"
+    torch.save(weights, tmp)
+    tmp.replace(run_dir / WEIGHTS)
+
+
+def remove_checkpoint(run_dir: Path) -> None:
+    """Drop the resumable checkpoint once the run's record says finished (not before:
+    a kill in between must still find something to resume from)."""
+    (Path(run_dir) / CHECKPOINT).unlink(missing_ok=True)

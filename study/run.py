@@ -1,0 +1,253 @@
+"""``python -m study run [--out DIR] [--sweep NAME] [--key=value ...]``: one run, logged.
+
+The same command works standalone and under ``wandb agent`` (which passes the sweep's
+parameters as ``--key=value`` arguments and in ``wandb.config``): the program builds the
+defaults from the command line, calls ``wandb.init(config=defaults)``, then reads only
+``run.config`` back, validated through ``RunConfig`` and resolved (``study.config.resolve``).
+
+The run folder is ``DIR/<sweep>/<run_id>`` (``--out`` default ``runs``; ``--sweep`` default
+the agent's sweep id, else ``adhoc``). ``record.json`` is rewritten atomically at the start
+(status ``running``), at every logged step and at the end (``finished`` or ``failed`` with
+the reason), beside ``history.jsonl``, the images and the W&B run folder. A folder whose
+run already finished is left alone; one with a checkpoint resumes from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from study.config import FIELD_NAMES, ConfigError, RunConfig, parse_value, resolve, resolve_device
+from study.records import History, code_version, config_hash, read_record, run_id, utc_now, write_json_atomic
+
+__all__ = ["main", "parse_run_args", "usage", "RUN_OPTIONS", "RunLock", "AlreadyRunningError",
+           "EXIT_FAILED", "EXIT_USAGE", "EXIT_BUSY", "EXIT_INTERRUPTED"]
+
+RUN_OPTIONS = {"out": "runs", "sweep": None}  # program options (not config keys) and defaults
+EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+
+def parse_run_args(argv: list[str]) -> tuple[dict, dict]:
+    """``--key=value`` / ``--key value`` tokens → (program options, typed config overrides)."""
+    options, overrides, seen, i = dict(RUN_OPTIONS), {}, set(), 0
+    allowed = ", ".join((*FIELD_NAMES, *RUN_OPTIONS))
+    while i < len(argv):
+        token = argv[i]
+        if not token.startswith("--") or len(token) < 3:
+            raise ConfigError(token, f"expected --key=value arguments; allowed keys: {allowed}")
+        key, sep, value = token[2:].partition("=")
+        if not sep:
+            if i + 1 >= len(argv):
+                raise ConfigError(key, "missing value (use --key=value)")
+            i, value = i + 1, argv[i + 1]
+        if key in seen:
+            raise ConfigError(key, "given twice")
+        seen.add(key)
+        if key in RUN_OPTIONS:
+            options[key] = value
+        elif key in FIELD_NAMES:
+            overrides[key] = parse_value(key, value)
+        else:
+            raise ConfigError(key, f"unknown key; allowed: {allowed}")
+        i += 1
+    return options, overrides
+
+
+class AlreadyRunningError(RuntimeError):
+    """Another process holds the run folder's lock."""
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``run_dir/.lock``, released by the OS even on kill -9."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / ".lock"
+        self._fd = None
+
+    def __enter__(self):
+        import fcntl
+
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise AlreadyRunningError(f"{self.path.parent}: another process is running this run") from None
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self._fd)  # closing the descriptor releases the lock
+
+
+class Recorder:
+    """Writes record.json and history.jsonl, and mirrors every log to the W&B run."""
+
+    def __init__(self, run_dir: Path, rid: str, sweep: str, config: RunConfig, previous: dict | None):
+        self.run_dir, self.wandb_run = run_dir, None
+        self.history = History(run_dir / "history.jsonl")
+        commit, dirty = code_version()
+        prior = (previous or {}).get("summary", {})
+        self.prior_train_s = float(prior.get("time/train_s") or 0.0)  # earlier attempts
+        self.previous_wandb_id = (previous or {}).get("wandb_id")
+        self.started = time.perf_counter()
+        self.record = {
+            "run_id": rid, "sweep": sweep, "config": config.to_dict(), "status": "running",
+            "reason": None, "summary": {}, "history": "history.jsonl", "images": {},
+            "code_version": commit, "code_dirty": dirty, "wandb_dir": None, "wandb_id": None,
+            "started_at": (previous or {}).get("started_at") or utc_now(), "finished_at": None,
+            "step": 0, "attempts": (previous or {}).get("attempts", []) + [{"started_at": utc_now()}],
+        }
+        self.write()
+
+    def write(self) -> None:
+        write_json_atomic(self.run_dir / "record.json", self.record)
+
+    def attach(self, wandb_run, config: RunConfig, resumed_from: int | None) -> None:
+        self.wandb_run = wandb_run
+        self.record["config"] = config.to_dict()
+        self.record["attempts"][-1]["resumed_from_step"] = resumed_from
+        self.record["wandb_id"] = wandb_run.id
+        sync_dir = Path(wandb_run.settings.sync_dir)
+        self.record["wandb_dir"] = str(sync_dir.relative_to(self.run_dir)) \
+            if sync_dir.is_relative_to(self.run_dir) else str(sync_dir)
+        wandb_run.define_metric("train/step")
+        for prefix in ("train/*", "eval/*", "time/*", "images/*"):
+            wandb_run.define_metric(prefix, step_metric="train/step")
+        self.write()
+
+    def train_seconds(self) -> float:
+        """Wall-clock so far, summed over attempts (approximate until the run ends)."""
+        return self.prior_train_s + time.perf_counter() - self.started
+
+    def on_step(self, step: int, metrics: dict) -> None:
+        """``lgm.train`` callback: history line, W&B point, record update."""
+        replay = self.history.append(step, metrics)
+        if self.wandb_run is not None:
+            if not self.wandb_run.resumed:  # a fresh W&B run of a resumed study run: replay
+                for entry in replay:
+                    values = {k: v for k, v in entry.items() if k != "step"}
+                    self.wandb_run.log({**values, "train/step": entry["step"]})
+            self.wandb_run.log({**metrics, "train/step": step})
+        self.record["step"] = step
+        self.record["summary"].update(metrics)
+        self.record["summary"]["time/train_s"] = self.train_seconds()
+        self.write()
+
+    def summary(self, outcome, train_s: float) -> dict:
+        """The final summary: last logged train/... means, eval/..., model/..., time/..."""
+        last = (self.history.entries() or [{}])[-1]
+        summary = {k: v for k, v in last.items() if k != "step"}
+        summary.update(outcome.eval_metrics)
+        summary.update({"time/train_s": train_s, "time/eval_s": outcome.eval_seconds})
+        return summary
+
+    def finish(self, outcome, summary: dict) -> None:
+        self.record.update(status="finished", summary=summary, images=outcome.images,
+                           step=outcome.step, finished_at=utc_now())
+        self.write()
+
+    def fail(self, reason: str, trace: str) -> None:
+        self.record.update(status="failed", reason=reason, traceback=trace, finished_at=utc_now())
+        self.write()
+
+
+def _wandb_config(run) -> dict:
+    return {k: v for k, v in dict(run.config).items() if not k.startswith("_")}
+
+
+def _execute_logged(recorder: Recorder, config: RunConfig, rid: str, sweep: str, run_dir: Path) -> int:
+    """W&B init → validate run.config → train/evaluate → log; failures recorded, not raised."""
+    from study import pipeline  # local: imports torch and lgm.evaluation
+    from study.wandb_io import init_run, log_images, wandb_run_id
+
+    wb = None
+    try:
+        wb = init_run(config=config.to_dict(), run_dir=run_dir, name=rid, sweep=sweep,
+                      wandb_id=wandb_run_id(rid, recorder.previous_wandb_id),
+                      tags=[config.model, config.dataset, config.budget])
+        from_wandb = resolve(RunConfig.from_dict(_wandb_config(wb)))
+        if config_hash(from_wandb) != config_hash(config):
+            raise ConfigError("config", "W&B's run.config differs from the --key=value arguments; "
+                                        "a sweep's command must pass ${args}")
+        device = resolve_device(from_wandb.device)
+        config = dataclasses.replace(from_wandb, device=device)
+        wb.config.update(config.to_dict(), allow_val_change=True)
+        recorder.attach(wb, config, pipeline.checkpoint_step(run_dir))
+        outcome = pipeline.execute(config, run_dir, device=device, callback=recorder.on_step)
+        summary = recorder.summary(outcome, recorder.prior_train_s + outcome.train_seconds)
+        log_images(wb, outcome.images, run_dir, step=outcome.step, caption=rid)
+        wb.log({**outcome.eval_metrics, "train/step": outcome.step})
+        wb.summary.update({**summary, "code_version": recorder.record["code_version"]})
+        recorder.finish(outcome, summary)
+        pipeline.remove_checkpoint(run_dir)  # only now: a kill before this still resumes
+        wb.finish()
+        print(f"finished {rid}: " + ", ".join(f"{k}={v:.4g}" for k, v in summary.items()
+                                               if k in ("eval/fid", "eval/is", "eval/elbo")))
+        return 0
+    except KeyboardInterrupt:
+        _finish_wandb(wb, EXIT_INTERRUPTED)  # record stays "running": a re-run resumes
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 — any failure of the run is recorded with its reason
+        reason = f"{type(err).__name__}: {err}"
+        recorder.fail(reason, traceback.format_exc())
+        print(f"failed {rid}: {reason}", file=sys.stderr)
+        _finish_wandb(wb, EXIT_FAILED)
+        return EXIT_FAILED
+
+
+def _finish_wandb(wb, exit_code: int) -> None:
+    if wb is not None:
+        wb.finish(exit_code=exit_code)
+
+
+def _set_threads() -> None:
+    """Honour the thread share a sweep runner gives this run (OMP_NUM_THREADS)."""
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
+def usage() -> str:
+    """``--help`` text: program options, then every config key with its type and default."""
+    lines = ["usage: python -m study run [--out DIR] [--sweep NAME] [--key=value ...]", "",
+             "  --out DIR        root of run folders (default: runs)",
+             "  --sweep NAME     folder / W&B group (default: the agent's sweep id, else adhoc)", "",
+             "config keys (null = family or budget default, see study/config.py):"]
+    for f in dataclasses.fields(RunConfig):
+        lines.append(f"  --{f.name:<14} {f.type:<12} default {f.default!r:<16} {f.metadata['help']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if any(token in ("-h", "--help") for token in argv):
+        print(usage())
+        return 0
+    try:
+        options, overrides = parse_run_args(argv)
+        requested = RunConfig.from_dict({**RunConfig().to_dict(), **overrides})
+        config = resolve(requested)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    sweep = options["sweep"] or os.environ.get("WANDB_SWEEP_ID") or "adhoc"
+    rid = run_id(sweep, config)
+    run_dir = Path(options["out"]).resolve() / sweep / rid
+    run_dir.mkdir(parents=True, exist_ok=True)
+    previous = read_record(run_dir)
+    if previous and previous["status"] == "finished":
+        print(f"already finished: {run_dir} (delete the folder to run it again)")
+        return 0
+    _set_threads()
+    try:
+        with RunLock(run_dir):
+            recorder = Recorder(run_dir, rid, sweep, config, previous)
+            return _execute_logged(recorder, config, rid, sweep, run_dir)
+    except AlreadyRunningError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BUSY

@@ -1,0 +1,242 @@
+"""The local sweep runner: every run of a sweep file, N at a time, each in its own process.
+
+Each run is a subprocess ``python -m study run --out DIR --sweep NAME --key=value ...``
+(an argument list, never a shell string), exactly what a W&B agent would start, so a crash,
+a NaN or an out-of-memory kill stays inside its run. The machine's threads are divided among
+the workers (``OMP_NUM_THREADS = threads // workers``, ``OMP_WAIT_POLICY=PASSIVE``).
+
+On a terminal the runner draws a sweep bar (runs done, failed, ETA) and, under it, one bar
+per running run, fed by the step each run writes to its ``record.json``; the runs themselves
+write to their ``run.log``.
+
+A run's folder is named by its id (sweep name + hash of the resolved config), so running a
+sweep again skips finished runs, resumes interrupted ones from their checkpoint, and
+leaves failed ones alone unless ``retry_failed``. The sweep ends with a summary line and is
+unsuccessful if any of its runs is failed.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from study.config import RunConfig
+from study.records import RecordError, read_record, run_id, utc_now, write_json_atomic
+from study.run import EXIT_BUSY, EXIT_INTERRUPTED
+from study.sweepfile import Sweep, enumerate_runs
+
+__all__ = ["PlannedRun", "SweepReport", "plan_runs", "run_sweep", "run_command", "format_value"]
+
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+POLL_S = 0.5  # how often a worker reads its run's record.json for the progress bar
+
+
+@dataclass
+class PlannedRun:
+    config: RunConfig
+    run_id: str
+    run_dir: Path
+    previous: str | None  # status found on disk: None (new), running, finished, failed
+    action: str  # "run" | "resume" | "skip"
+
+
+@dataclass
+class SweepReport:
+    done: list = field(default_factory=list)
+    failed: list = field(default_factory=list)  # (run_id, reason), this time
+    skipped_finished: list = field(default_factory=list)
+    skipped_failed: list = field(default_factory=list)  # failed earlier, not retried
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.skipped_failed or self.interrupted)
+
+    def line(self, name: str, out: Path) -> str:
+        skipped = len(self.skipped_finished) + len(self.skipped_failed)
+        detail = []
+        if self.skipped_finished:
+            detail.append(f"{len(self.skipped_finished)} finished earlier")
+        if self.skipped_failed:
+            detail.append(f"{len(self.skipped_failed)} failed earlier: rerun with --retry-failed")
+        extra = f" ({'; '.join(detail)})" if detail else ""
+        state = "interrupted; " if self.interrupted else ""
+        return (f"sweep {name}: {state}done {len(self.done)}, failed {len(self.failed)}, "
+                f"skipped {skipped}{extra} in {self.seconds:.0f} s -> {out / name}")
+
+
+def format_value(value) -> str:
+    """A config value as the ``--key=value`` text a W&B agent would write."""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def run_command(config: RunConfig, *, out: Path, sweep: str) -> list[str]:
+    """The argument list of one run (every field explicit, as resolved)."""
+    return [sys.executable, "-m", "study", "run", f"--out={out}", f"--sweep={sweep}",
+            *(f"--{k}={format_value(v)}" for k, v in config.to_dict().items())]
+
+
+def plan_runs(sweep: Sweep, out: Path, *, overrides: dict | None = None, limit: int | None = None,
+              retry_failed: bool = False) -> list[PlannedRun]:
+    """Every run of the sweep with what to do about it, from the records on disk."""
+    plans = []
+    for config in enumerate_runs(sweep, overrides=overrides, limit=limit if limit is not None else sweep.run_cap):
+        rid = run_id(sweep.name, config)
+        run_dir = out / sweep.name / rid
+        record = read_record(run_dir)
+        status = record["status"] if record else None
+        if status == "finished" or (status == "failed" and not retry_failed):
+            action = "skip"
+        elif status is not None or (run_dir / "checkpoint.pt").exists():
+            action = "resume"
+        else:
+            action = "run"
+        plans.append(PlannedRun(config, rid, run_dir, status, action))
+    return plans
+
+
+def _child_env(threads_per_run: int) -> dict:
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = str(threads_per_run)
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
+    env.setdefault("WANDB_SILENT", "true")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_REPO_ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _recorded_step(run_dir: Path) -> int:
+    try:
+        return int((read_record(run_dir) or {}).get("step") or 0)
+    except (RecordError, ValueError):
+        return 0  # mid-replace on a filesystem without atomic rename: try again next tick
+
+
+def _watch(process: subprocess.Popen, plan: PlannedRun, position: int, disable: bool | None) -> int:
+    """Wait for the child while drawing its training progress (read from its record.json).
+
+    The children themselves write to run.log, never to the terminal: bars drawn by several
+    processes at once garble each other, so this process draws all of them.
+    """
+    total = plan.config.train_steps
+    with tqdm(total=total, desc=plan.run_id, position=position, leave=False, disable=disable,
+              dynamic_ncols=True, unit="step") as bar:
+        while process.poll() is None:
+            try:
+                process.wait(timeout=POLL_S)
+            except subprocess.TimeoutExpired:
+                pass
+            step = _recorded_step(plan.run_dir)
+            if step > bar.n:
+                bar.update(step - bar.n)
+                if step >= total:
+                    bar.set_description(f"{plan.run_id} evaluating")
+    return process.returncode
+
+
+def _launch(plan: PlannedRun, command: list[str], env: dict, position: int,
+            disable: bool | None) -> tuple[str, str | None, float]:
+    """Run one child to completion; returns (status, reason, seconds) from its record."""
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with open(plan.run_dir / "run.log", "a") as log:
+        log.write(f"==== {utc_now()} {' '.join(command)}\n")
+        log.flush()
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, env=env)
+        code = _watch(process, plan, position, disable)
+    seconds = time.perf_counter() - started
+    try:
+        record = read_record(plan.run_dir)
+    except RecordError as err:
+        return "failed", str(err), seconds
+    if record is None:
+        return "failed", f"exit code {code} before writing a record (see {plan.run_dir / 'run.log'})", seconds
+    if record["status"] == "running":
+        if code == EXIT_INTERRUPTED:
+            return "interrupted", None, seconds
+        if code == EXIT_BUSY:  # another process holds the run's lock: not ours to judge
+            return "failed", "running in another process (its lock is held)", seconds
+        # Died without recording an outcome (killed, out of memory): record it so that the
+        # sweep's state on disk is true; --retry-failed resumes it from its checkpoint.
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        record.update(status="failed", reason=f"process {how} during the run (see run.log)",
+                      finished_at=utc_now())
+        write_json_atomic(plan.run_dir / "record.json", record)
+    return record["status"], record.get("reason"), seconds
+
+
+def run_sweep(sweep: Sweep, out: str | Path, *, workers: int = 1, overrides: dict | None = None,
+              limit: int | None = None, retry_failed: bool = False, threads: int | None = None,
+              command=run_command, progress: bool | None = None) -> SweepReport:
+    """Run (or resume) every run of ``sweep`` under ``out``; returns what happened.
+
+    ``command(config, out=, sweep=)`` builds each run's argument list (tests inject a fake).
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    out = Path(out).resolve()
+    plans = plan_runs(sweep, out, overrides=overrides, limit=limit, retry_failed=retry_failed)
+    (out / sweep.name).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sweep.path, out / sweep.name / "sweep.yaml")
+    report = SweepReport()
+    for plan in plans:
+        if plan.action == "skip":
+            (report.skipped_finished if plan.previous == "finished" else report.skipped_failed).append(plan.run_id)
+    todo = [p for p in plans if p.action != "skip"]
+    threads = threads or len(os.sched_getaffinity(0))
+    per_run = max(1, threads // workers)
+    disable = None if progress is None else not progress  # None: bars only on a terminal
+    slots = queue.Queue()
+    for position in range(1, workers + 1):
+        slots.put(position)
+    started = time.perf_counter()
+    bar = tqdm(total=len(todo), desc=f"sweep {sweep.name}", unit="run", position=0,
+               disable=disable, dynamic_ncols=True)
+
+    def work(plan: PlannedRun):
+        position = slots.get()
+        try:
+            return _launch(plan, command(plan.config, out=out, sweep=sweep.name), _child_env(per_run),
+                           position, disable)
+        finally:
+            slots.put(position)
+
+    with bar, ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(work, plan): plan for plan in todo}
+        try:
+            for future in as_completed(futures):
+                plan = futures[future]
+                status, reason, seconds = future.result()
+                _account(report, plan, status, reason)
+                bar.update(1)
+                bar.set_postfix(done=len(report.done), failed=len(report.failed))
+                tqdm.write(f"[{len(report.done) + len(report.failed)}/{len(todo)}] {status} "
+                           f"{plan.run_id} ({plan.action}, {seconds:.0f} s)" + (f": {reason}" if reason else ""))
+        except KeyboardInterrupt:
+            # The children got the same SIGINT (same process group) and leave their
+            # records "running" with a checkpoint: the next invocation resumes them.
+            report.interrupted = True
+            for future in futures:
+                future.cancel()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _account(report: SweepReport, plan: PlannedRun, status: str, reason: str | None) -> None:
+    if status == "finished":
+        report.done.append(plan.run_id)
+    elif status == "interrupted":
+        report.interrupted = True
+    else:
+        report.failed.append((plan.run_id, reason))
