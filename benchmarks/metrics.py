@@ -1,0 +1,193 @@
+"""Benchmark the metrics side by side with the obvious alternative, in one process.
+
+1. FID from cached statistics on random correlated features (n × d, d in 128, 512, 2048):
+   this implementation (Cholesky + one symmetric eigenvalue problem, ``lgm``) against the
+   formula pytorch-fid uses (``scipy.linalg.sqrtm(s1.dot(s2), disp=False)``, real part,
+   trace). Prints both times, their ratio and the relative difference of the two values.
+2. KID (100 subsets of 1000) and precision/recall, density/coverage at n × 128.
+3. A hook for the evaluation entry point (``evaluation_entry_point_timing``).
+
+Times are the best of ``--repeats`` runs (the machine is shared and noisy). The number of
+BLAS threads changes every figure: run with ``OMP_NUM_THREADS=1`` for comparable numbers.
+The LAST printed line is ``fid_speedup=<ratio at the largest d>``.
+
+    OMP_NUM_THREADS=1 python benchmarks/metrics.py [--n 10000] [--dims 128 512 2048]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+
+import numpy as np
+import scipy.linalg
+
+from lgm.evaluation.metrics import (density_coverage, feature_statistics, fid_from_statistics,
+                                    kid, precision_recall)
+
+
+def correlated_features(n: int, d: int, seed: int, shift: float = 0.0) -> np.ndarray:
+    """``n`` samples of a d-dim Gaussian with a random dense covariance, plus ``shift``."""
+    rng = np.random.default_rng(seed)
+    mix = np.random.default_rng(12345).normal(size=(d, d)) / np.sqrt(d)  # shared structure
+    mix += 0.1 * rng.normal(size=(d, d)) / np.sqrt(d)                  # per-set perturbation
+    return rng.normal(size=(n, d)) @ mix + shift
+
+
+def _scipy_sqrtm(m: np.ndarray) -> np.ndarray:
+    # pytorch-fid calls sqrtm(..., disp=False); SciPy 1.17 deprecates `disp` and a later
+    # release removes it: keep the call as pytorch-fid makes it while it exists.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            covmean, _ = scipy.linalg.sqrtm(m, disp=False)
+    except TypeError:
+        covmean = scipy.linalg.sqrtm(m)
+    return covmean
+
+
+def scipy_sqrtm_frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+    """pytorch-fid's ``calculate_frechet_distance``, step for step."""
+    diff = mu1 - mu2
+    covmean = _scipy_sqrtm(sigma1.dot(sigma2))
+    if not np.isfinite(covmean).all():
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = _scipy_sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        covmean = covmean.real
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def best_time(fn, repeats: int):
+    """(best wall time in seconds over ``repeats`` calls, the last result)."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def bench_fid(n: int, d: int, repeats: int) -> float:
+    """Time both FID formulas on the same statistics; return scipy time / lgm time."""
+    stats_a = feature_statistics(correlated_features(n, d, seed=1))
+    stats_b = feature_statistics(correlated_features(n, d, seed=2, shift=0.05))
+    t_lgm, v_lgm = best_time(lambda: fid_from_statistics(stats_a, stats_b), repeats)
+    t_scipy, v_scipy = best_time(lambda: scipy_sqrtm_frechet_distance(*stats_a, *stats_b),
+                                 repeats)
+    ratio = t_scipy / t_lgm
+    print(f"fid d={d:5d}: lgm {t_lgm:8.3f} s   scipy-sqrtm {t_scipy:8.3f} s   "
+          f"speedup {ratio:6.1f}x   values {v_lgm:.10g} vs {v_scipy:.10g} "
+          f"(rel diff {abs(v_lgm - v_scipy) / abs(v_scipy):.2e})", flush=True)
+    return ratio
+
+
+def bench_feature_metrics(n: int, d: int, repeats: int) -> None:
+    real = correlated_features(n, d, seed=3)
+    fake = correlated_features(n, d, seed=4, shift=0.05)
+    runs = {
+        "kid (100 subsets x 1000)": lambda: kid(real, fake),
+        "precision_recall (k=3)": lambda: precision_recall(real, fake),
+        "density_coverage (k=5)": lambda: density_coverage(real, fake),
+    }
+    for name, fn in runs.items():
+        seconds, value = best_time(fn, repeats)
+        shown = ", ".join(f"{v:.4f}" for v in value)
+        print(f"{name:26s} at {n} x {d}: {seconds:7.3f} s   ({shown})", flush=True)
+
+
+def evaluation_entry_point_timing(num_samples: int = 10_000):
+    """Time ``lgm.evaluation.evaluate`` end to end on ``num_samples`` Fashion-MNIST samples.
+
+    Side by side: a cold reference cache (the real-data features are extracted, as a
+    pipeline without the cache would on every call) against a warm one (read from disk).
+    The sampler is an untrained ``lgm.vae.VAE`` (generation cost of a real model) when that
+    imports, else real test images. Prints both times and their ratio; returns the ratio,
+    or None when ``lgm.evaluation.evaluate`` cannot be imported.
+    """
+    try:
+        from lgm.evaluation import evaluate  # noqa: F401  (the hook's subject)
+    except ImportError as err:
+        print(f"evaluation entry point: skipped (cannot import lgm.evaluation.evaluate: {err})")
+        return None
+    import tempfile
+
+    import torch
+
+    sample_fn, sampler = _entry_point_sampler()
+    with tempfile.TemporaryDirectory() as cache:
+        previous = os.environ.get("LGM_CACHE_DIR")
+        os.environ["LGM_CACHE_DIR"] = cache  # a private, initially empty reference cache
+        try:
+            torch.manual_seed(0)
+            times = {}
+            for state in ("cold", "warm"):
+                start = time.perf_counter()
+                out = evaluate(sample_fn=sample_fn, dataset="fashion_mnist",
+                               num_samples=num_samples, progress=False)
+                times[state] = time.perf_counter() - start
+        finally:
+            if previous is None:
+                os.environ.pop("LGM_CACHE_DIR", None)
+            else:
+                os.environ["LGM_CACHE_DIR"] = previous
+    ratio = times["cold"] / times["warm"]
+    print(f"evaluate n={num_samples} ({sampler} sampler, 5 metrics): cold reference cache "
+          f"{times['cold']:7.2f} s   warm {times['warm']:7.2f} s   cache speedup {ratio:5.2f}x"
+          f"   (fid {out['eval/fid']:.3f})", flush=True)
+    return ratio
+
+
+def _entry_point_sampler():
+    """(sample_fn, description): an untrained VAE's samples, else real test images."""
+    import torch
+
+    try:
+        from lgm.vae import VAE, VAEConfig
+    except ImportError:
+        from lgm.data import load_dataset, scale
+
+        images = scale(load_dataset("fashion_mnist", "test").images, "zero_one")
+        gen = torch.Generator().manual_seed(0)
+        return (lambda n, labels: images[torch.randint(len(images), (n,), generator=gen)],
+                "real-image")
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig()).eval()
+    gen = torch.Generator().manual_seed(0)
+    return (lambda n, labels: vae.sample(n, labels, generator=gen)), "untrained-VAE"
+
+
+def _entry_point_unavailable() -> tuple[type[BaseException], ...]:
+    """Errors meaning "the entry point cannot run here yet" (no classifier trained)."""
+    try:
+        from lgm.evaluation.classifier import ClassifierWeightsError
+    except ImportError:
+        return ()
+    return (ClassifierWeightsError,)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000, help="samples per feature set")
+    parser.add_argument("--dims", type=int, nargs="+", default=[128, 512, 2048])
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
+    args = parser.parse_args(argv)
+    if args.n < 2 or args.repeats < 1 or min(args.dims) < 1:
+        parser.error(f"need --n >= 2, --repeats >= 1 and --dims >= 1, got n={args.n}, "
+                     f"repeats={args.repeats}, dims={args.dims}")
+    print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')}, "
+          f"repeats={args.repeats}, n={args.n}", flush=True)
+    ratios = {d: bench_fid(args.n, d, args.repeats) for d in args.dims}
+    bench_feature_metrics(args.n, 128, args.repeats)
+    try:
+        evaluation_entry_point_timing()
+    except _entry_point_unavailable() as err:  # keep the last line: fid_speedup=...
+        print(f"evaluation entry point: skipped ({type(err).__name__}: "
+              f"{str(err).splitlines()[0]})")
+    print(f"fid_speedup={ratios[max(args.dims)]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
