@@ -2,8 +2,12 @@
 
 Generator: z → linear → (2w, H/4, W/4) → BN → ReLU → convT4x4/2 → BN → ReLU → convT4x4/2 →
 tanh (data scaled ``minus_one_one``) or sigmoid (``zero_one``). Discriminator: conv4x4/2 →
-LeakyReLU(0.2) → conv4x4/2 → LeakyReLU(0.2) → flatten = φ(x) → linear ψ → logit.
-Weights start from N(0, 0.02) as in DCGAN.
+LeakyReLU(0.2) → conv4x4/2 → BN → LeakyReLU(0.2) → flatten = φ(x) → linear ψ → logit.
+Weights start from N(0, 0.02) as in DCGAN. The batch norm in D (none on its first layer, as
+in DCGAN) matters: without it, at this init, D's logits stayed within ±0.3 and its loss near
+log 4 for a whole epoch (it barely learned), and G's samples were blobs; with it, D learns at
+once and G draws recognisable garments after about 3 epochs of Fashion-MNIST. Width 32
+(the default) costs ≈ 64 s per CPU epoch at batch 128 on one thread; width 64 costs ≈ 160 s.
 
 Conditioning: conditional batch norm in G (``AdaptiveBatchNorm2d`` fed by a label
 embedding), and the projection discriminator of Miyato & Koyama (2018):
@@ -28,7 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import SCALINGS, to_unit
-from .layers import AdaptiveBatchNorm2d, LabelEmbedding, check_labels, check_positive_int
+from .layers import (AdaptiveBatchNorm2d, LabelEmbedding, check_image_batch, check_model_labels,
+                     check_positive_int)
 
 __all__ = ["GANConfig", "GAN", "Generator", "Discriminator", "GANLoss", "LOSSES",
            "LABEL_EMBED_DIM"]
@@ -73,7 +78,7 @@ OUTPUT_ACTIVATIONS = {"minus_one_one": nn.Tanh, "zero_one": nn.Sigmoid}
 class GANConfig:
     image_shape: tuple[int, int, int] = (1, 28, 28)  # C, H, W; H and W divisible by 4
     latent_dim: int = 64
-    width: int = 64             # base channels of G and D
+    width: int = 32             # base channels of G and D
     num_classes: int | None = None
     scaling: str = "minus_one_one"   # "minus_one_one" -> tanh output, "zero_one" -> sigmoid
     loss: str = "non_saturating"     # "non_saturating" | "hinge"
@@ -144,7 +149,8 @@ class Discriminator(nn.Module):
         c, h, w = config.image_shape
         wd = config.width
         self.conv1 = nn.Conv2d(c, wd, 4, stride=2, padding=1)
-        self.conv2 = nn.Conv2d(wd, 2 * wd, 4, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(wd, 2 * wd, 4, stride=2, padding=1, bias=False)
+        self.norm2 = nn.BatchNorm2d(2 * wd)  # no conv bias: the norm's mean subtraction removes it
         self.feature_dim = 2 * wd * (h // 4) * (w // 4)
         self.psi = nn.Linear(self.feature_dim, 1)
         self.embed = None
@@ -156,7 +162,7 @@ class Discriminator(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """φ(x): N×feature_dim."""
         h = F.leaky_relu(self.conv1(x), 0.2)
-        return F.leaky_relu(self.conv2(h), 0.2).flatten(1)
+        return F.leaky_relu(self.norm2(self.conv2(h)), 0.2).flatten(1)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Logits, shape (N,): ψ(φ(x)) [+ <e(y), φ(x)> when conditional]."""
@@ -201,15 +207,7 @@ class GAN(nn.Module):
 
     # ------------------------------------------------------------------ checks
     def _check_labels(self, labels, batch_size: int):
-        if not self.conditional:
-            if labels is not None:
-                raise ValueError("labels given to an unconditional GAN (num_classes=None); "
-                                 "drop them or build the model with num_classes set")
-            return None
-        if labels is None:
-            raise ValueError(f"this GAN is conditional (num_classes={self.config.num_classes}); "
-                             f"labels are required")
-        return check_labels(labels, self.config.num_classes, batch_size)
+        return check_model_labels(labels, self.config.num_classes, batch_size, "GAN")
 
     def _check_z(self, z) -> None:
         if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.config.latent_dim:
@@ -217,12 +215,7 @@ class GAN(nn.Module):
             raise ValueError(f"z must have shape N×{self.config.latent_dim}, got {got}")
 
     def _check_images(self, x) -> None:
-        if not isinstance(x, torch.Tensor) or x.ndim != 4 \
-                or tuple(x.shape[1:]) != self.config.image_shape:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            shape = "×".join(map(str, self.config.image_shape))
-            raise ValueError(f"images must have shape N×{shape} (scaled "
-                             f"{self.config.scaling}), got {got}")
+        check_image_batch(x, self.config.image_shape, "images", self.config.scaling)
 
     def _batch_size(self, labels, z, n) -> int:
         for source in (z, labels):

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["LabelEmbedding", "AdaptiveBatchNorm2d", "AdaptiveGroupNorm", "AdaptiveLayerNorm",
-           "check_labels", "check_positive_int"]
+           "check_labels", "check_model_labels", "check_image_batch", "check_positive_int"]
 
 
 def check_positive_int(name: str, value) -> None:
@@ -55,6 +55,31 @@ def check_labels(labels, num_classes: int, batch_size: int | None = None) -> tor
         value = int(labels[bad][0])
         raise ValueError(f"label {value} out of range; allowed: 0..{num_classes - 1}")
     return labels
+
+
+def check_model_labels(labels, num_classes: int | None, batch_size: int, model: str):
+    """Labels for a model that is conditional exactly when ``num_classes`` is set.
+
+    An unconditional model refuses labels and a conditional one requires them, so a
+    forgotten ``labels=`` is an error rather than a silently unconditional sample.
+    """
+    if num_classes is None:
+        if labels is not None:
+            raise ValueError(f"labels given to an unconditional {model} (num_classes=None); "
+                             f"drop them or build the model with num_classes set")
+        return None
+    if labels is None:
+        raise ValueError(f"this {model} is conditional (num_classes={num_classes}); "
+                         f"labels are required")
+    return check_labels(labels, num_classes, batch_size)
+
+
+def check_image_batch(x, image_shape: tuple, name: str, scaling: str) -> None:
+    """``x`` must be an N×C×H×W tensor of the model's ``image_shape``."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != tuple(image_shape):
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        shape = "×".join(map(str, image_shape))
+        raise ValueError(f"{name} must have shape N×{shape} (scaled {scaling}), got {got}")
 
 
 class LabelEmbedding(nn.Module):

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .layers import (AdaptiveGroupNorm, AdaptiveLayerNorm, LabelEmbedding, check_labels,
-                     check_positive_int)
+from .layers import (AdaptiveGroupNorm, AdaptiveLayerNorm, LabelEmbedding, check_image_batch,
+                     check_model_labels, check_positive_int)
 from .likelihoods import LIKELIHOODS, SCALE_SHARINGS, make_likelihood
 
 __all__ = ["VAEConfig", "VAE", "ARCHS", "SAMPLE_MODES", "LABEL_EMBED_DIM"]
@@ -31,7 +31,7 @@ __all__ = ["VAEConfig", "VAE", "ARCHS", "SAMPLE_MODES", "LABEL_EMBED_DIM"]
 ARCHS = ("conv", "mlp")
 SAMPLE_MODES = ("mean", "draw")
 LABEL_EMBED_DIM = 32  # ≥ num_classes, so per-class gamma/beta tables are representable
-_MLP_HIDDEN = (16, 8)  # hidden units = width × these (512, 256 at width 32)
+_MLP_HIDDEN = (32, 16)  # hidden units = width × these (512, 256 at the default width 16)
 
 
 
@@ -45,7 +45,7 @@ class VAEConfig:
     image_shape: tuple[int, int, int] = (1, 28, 28)   # C, H, W; conv needs H, W divisible by 4
     arch: str = "conv"          # "conv" | "mlp"
     latent_dim: int = 16
-    width: int = 32             # base channel count (conv) / hidden units scale (mlp)
+    width: int = 16             # base channel count (conv) / hidden units scale (mlp)
     likelihood: str = "bernoulli"
     sigma: float = 0.1          # gaussian_fixed only
     scale_sharing: str = "per_pixel"  # gaussian_learned only
@@ -211,22 +211,10 @@ class VAE(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def _check_labels(self, labels, batch_size: int):
-        if not self.conditional:
-            if labels is not None:
-                raise ValueError("labels given to an unconditional VAE (num_classes=None); "
-                                 "drop them or build the model with num_classes set")
-            return None
-        if labels is None:
-            raise ValueError(f"this VAE is conditional (num_classes={self.config.num_classes}); "
-                             f"labels are required")
-        return check_labels(labels, self.config.num_classes, batch_size)
+        return check_model_labels(labels, self.config.num_classes, batch_size, "VAE")
 
     def _check_images(self, x) -> None:
-        if not isinstance(x, torch.Tensor) or x.ndim != 4 \
-                or tuple(x.shape[1:]) != self.config.image_shape:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must have shape N×{'×'.join(map(str, self.config.image_shape))}"
-                             f" (images scaled to [0, 1]), got {got}")
+        check_image_batch(x, self.config.image_shape, "x", "to [0, 1]")
 
     # ------------------------------------------------------------------ model
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None):

@@ -156,8 +156,10 @@ def test_a_few_adam_steps_on_fashion_mnist_are_finite(loss_name, scaling, num_cl
         assert all(torch.isfinite(v) for v in (*d_out.values(), g_out["loss"]))
     unchanged = [name for (name, p), b in zip(gan.named_parameters(), before) if torch.equal(p, b)]
     # hinge: while every logit is inside (-1, 1) both hinge terms are active and the
-    # gradient to ψ's bias is -1 + 1 = 0 exactly, so that one parameter rightly stays put
-    assert unchanged == (["discriminator.psi.bias"] if loss_name == "hinge" else [])
+    # gradient to ψ's bias is -1 + 1 = 0 exactly, so that one parameter may rightly stay put
+    # (D's batch norm lets logits leave (-1, 1) within a few steps, so it may also move)
+    allowed = {"discriminator.psi.bias"} if loss_name == "hinge" else set()
+    assert set(unchanged) <= allowed
     samples = gan.sample(4, y[:4] if num_classes else None)
     assert samples.min() >= 0 and samples.max() <= 1
 

@@ -107,7 +107,7 @@ def test_enumeration_limit_and_overrides():
     assert len(enumerate_runs(sweep, limit=5)) == 5
     assert len(enumerate_runs(sweep, overrides={"seed": 0})) == 6  # duplicates collapse
     full = enumerate_runs(sweep, overrides={"budget": "full"})
-    assert {r.budget for r in full} == {"full"} and full[0].train_steps == 20 * 468
+    assert {r.budget for r in full} == {"full"} and full[0].train_steps == 60 * 468
     with pytest.raises(SweepFileError, match="parameters.lr: must be > 0"):
         enumerate_runs(sweep, overrides={"lr": -1.0})
     with pytest.raises(ConfigError, match="^nope: unknown key"):
