@@ -42,9 +42,9 @@ class Budget:
 
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget(epochs=None, steps=40, eval_samples=200, log_every=10, checkpoint_every=20),
-    "quick": Budget(epochs={"vae": 5, "gan": 1}, steps=None, eval_samples=10_000,
+    "quick": Budget(epochs={"vae": 12, "gan": 3}, steps=None, eval_samples=10_000,
                     log_every=50, checkpoint_every=100),
-    "full": Budget(epochs={"vae": 20, "gan": 10}, steps=None, eval_samples=10_000,
+    "full": Budget(epochs={"vae": 60, "gan": 15}, steps=None, eval_samples=10_000,
                    log_every=100, checkpoint_every=500),
 }
 

@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 
 from lgm.data import DATASETS
 from lgm.gan import LOSSES as GAN_LOSSES
+from lgm.gan import GANConfig
 from lgm.likelihoods import LIKELIHOODS
+from lgm.vae import VAEConfig
 from study.budgets import BUDGETS, budget_steps
 
 __all__ = ["ConfigError", "RunConfig", "FAMILY_DEFAULTS", "FIELD_NAMES", "resolve",
@@ -41,12 +43,15 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 MIN_EVAL_SAMPLES = 100  # below this KID subsets, k-NN radii and per-class FID are meaningless
 
 # Family defaults: what `None` means per model family. A key absent from a family does not
-# apply to it and resolves to None.
+# apply to it and resolves to None. Model sizes come from the lgm configs' own defaults, so
+# the library and the study cannot disagree on what "the default VAE" is.
 FAMILY_DEFAULTS: dict[str, dict] = {
-    "vae": {"latent_dim": 16, "width": 32, "beta": 1.0, "likelihood": "bernoulli",
-            "scaling": "zero_one", "lr": 1e-3, "beta1": 0.9, "beta2": 0.999},
-    "gan": {"latent_dim": 64, "width": 64, "scaling": "minus_one_one",
-            "loss": "non_saturating", "lr": 2e-4, "beta1": 0.5, "beta2": 0.999},
+    "vae": {"latent_dim": VAEConfig.latent_dim, "width": VAEConfig.width, "beta": VAEConfig.beta,
+            "likelihood": VAEConfig.likelihood, "scaling": "zero_one",
+            "lr": 1e-3, "beta1": 0.9, "beta2": 0.999},
+    "gan": {"latent_dim": GANConfig.latent_dim, "width": GANConfig.width,
+            "scaling": GANConfig.scaling, "loss": GANConfig.loss,
+            "lr": 2e-4, "beta1": 0.5, "beta2": 0.999},
 }
 # Likelihood-specific keys: key -> (the likelihood it applies to, its default).
 LIKELIHOOD_KEYS = {"sigma": ("gaussian_fixed", 0.1), "scale_sharing": ("gaussian_learned", "per_pixel")}
@@ -68,7 +73,7 @@ class RunConfig:
     model: str = field(default="vae", metadata={"help": "model family: vae | gan"})
     arch: str = field(default="conv", metadata={"help": "conv | mlp (mlp: VAE only)"})
     latent_dim: int | None = field(default=None, metadata={"help": "latent size (vae 16, gan 64)"})
-    width: int | None = field(default=None, metadata={"help": "base channels (vae 32, gan 64)"})
+    width: int | None = field(default=None, metadata={"help": "base channels (vae 16, gan 32)"})
     beta: float | None = field(default=None, metadata={"help": "VAE KL weight (default 1)"})
     likelihood: str | None = field(default=None, metadata={"help": "VAE p(x|z) (default bernoulli)"})
     sigma: float | None = field(default=None, metadata={"help": "gaussian_fixed scale (0.1)"})
