@@ -15,6 +15,9 @@ setup:
 test: setup
 	$(PY) -m pytest -q -n 2
 
+study: setup
+	OUT=$(OUT) bash scripts/study.sh
+
 demo: setup
 	$(PY) scripts/demo_cvae.py --out $(OUT)/demo
 

@@ -20,7 +20,6 @@ fi
 # The stamp skips pip when requirements.txt has not changed since the last install.
 if [ ! -f .venv/.requirements.stamp ] || ! cmp -s requirements.txt .venv/.requirements.stamp; then
     echo "[setup] installing requirements (torch is large: a few minutes the first time)"
-    .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -r requirements.txt
     .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
     cp requirements.txt .venv/.requirements.stamp
