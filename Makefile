@@ -24,5 +24,6 @@ demo: setup
 benchmarks: setup
 	$(PY) benchmarks/data_pipeline.py
 	$(PY) benchmarks/train_step.py
+	$(PY) benchmarks/epoch_cost.py
 	$(PY) benchmarks/metrics.py
 	$(PY) benchmarks/study_overhead.py

@@ -4,18 +4,17 @@
 batch_size`` (``lgm.data.BatchStream`` drops the last partial batch), so a budget means the
 same amount of data seen whatever the batch size.
 
-Why these numbers (one thread per run, batch 128, Fashion-MNIST; measured timings are in
-``study/README.md``):
+Why these numbers (one thread per run, batch 128, Fashion-MNIST):
 
-- ``quick``: on an unloaded 2-core box the small conv VAE costs about 15 s per epoch and the
-  DCGAN about 80 s, so 5 VAE epochs and 1 GAN epoch are roughly *the same wall-clock* (the
-  ``gan_vs_vae`` sweep relies on that; measured under load: 295 s vs 292 s). Evaluation of
-  10,000 samples adds its own time (generation, classifier features, metrics, the VAE's test
-  ELBO; 25-40 s measured). A 2-configuration x 3-seed sweep with 2 workers is 3 rounds of
-  one run per worker, about 2 minutes each on an idle box: well within 10 minutes, with room
-  for a busy machine.
-- ``full``: 20 VAE epochs (the ELBO has mostly flattened) and 10 GAN epochs — for a GPU, or
-  a patient CPU.
+- ``quick``: a GAN epoch of the default DCGAN costs 4.3–4.8 times an epoch of the default
+  conv VAE (``benchmarks/epoch_cost.py``: 11–15 s vs 54–64 s per epoch), so 12 VAE epochs
+  and 3 GAN epochs are about *the same wall-clock*, roughly 3 minutes; the ``gan_vs_vae``
+  sweep relies on that (each run logs ``time/train_s`` to check it). After 1 epoch the DCGAN
+  still drew blobs; after 3 its samples were recognisable garments (seen during
+  development). Evaluation of 10,000 samples adds 22–56 s. Measured with ``make study``: a
+  2-configuration x 3-seed sweep with 2 workers takes about 11 minutes (``study/README.md``).
+- ``full``: 60 VAE epochs and 15 GAN epochs, matched in wall-clock the same way (about 15
+  minutes per run on one CPU thread, minutes on a GPU).
 - ``smoke``: a few dozen steps and a small evaluation, for tests and for checking a sweep
   file end to end. An explicit ``eval_samples`` or ``train_steps`` always wins over a budget.
 """
