@@ -13,7 +13,7 @@ setup:
 	bash scripts/setup.sh
 
 test: setup
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 study: setup
 	OUT=$(OUT) bash scripts/study.sh

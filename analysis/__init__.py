@@ -12,11 +12,12 @@ Typical use, in a notebook::
     result = analyse_sweep(runs[runs.sweep == "gan_scaling"], spec)
 """
 
+from contracts.sweep import Prediction, SweepSpec, parse_prediction, parse_sweep_config
+
 from analysis.errors import (AnalysisError, NoRunsError, NotLoggedInError, RunRecordError,
                              RunSourceError, SweepSpecError)
 from analysis.load import (COMPARABILITY_KEYS, config_columns, load_runs, load_sweep_spec,
                            mark_comparable, read_history, usable_runs)
-from analysis.spec import Prediction, SweepSpec, parse_prediction, parse_sweep_config
 from analysis.stats import (bootstrap_interval, cohen_d, hedges_g, holm, pairwise_test,
                             summarize, trend_test)
 from analysis.sweeps import SweepAnalysis, analyse_source, analyse_sweep

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analysis.errors import AnalysisError, NotLoggedInError
+from analysis.errors import INPUT_ERRORS, NotLoggedInError
 from analysis.stats import RESAMPLES
 
 EXIT_OK, EXIT_INPUT, EXIT_OFFLINE, EXIT_USAGE = 0, 1, 2, 2
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except NotLoggedInError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_OFFLINE
-    except AnalysisError as err:
+    except INPUT_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INPUT
     return EXIT_OK

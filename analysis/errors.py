@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from contracts.record import RecordError as _RecordError
+from contracts.sweep import SweepSpecError as _SweepSpecError
+
 __all__ = ["AnalysisError", "RunSourceError", "NoRunsError", "RunRecordError",
-           "SweepSpecError", "NotLoggedInError"]
+           "SweepSpecError", "NotLoggedInError", "INPUT_ERRORS"]
 
 
 class AnalysisError(ValueError):
@@ -18,12 +21,16 @@ class NoRunsError(RunSourceError):
     """The source was read, but it holds no runs."""
 
 
-class RunRecordError(AnalysisError):
-    """A run's record.json breaks the study/analysis contract (names the file and the key)."""
+# A run's record.json or history.jsonl breaks the study/analysis contract (names the file and
+# the key): the error of contracts.record, which both sides read records with.
+RunRecordError = _RecordError
 
+# A sweep file's question/expected/prediction block is missing or malformed: the one error
+# of the one parser (contracts.sweep), raised by the study and the analysis alike.
+SweepSpecError = _SweepSpecError
 
-class SweepSpecError(AnalysisError):
-    """A sweep file's question/expected/prediction block is missing or malformed."""
+# What the command line reports as bad input (one line, no traceback).
+INPUT_ERRORS = (AnalysisError, RunRecordError, SweepSpecError)
 
 
 class NotLoggedInError(AnalysisError):

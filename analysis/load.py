@@ -1,15 +1,17 @@
 """Runs → one pandas table, from run folders or from W&B; and the sweep files' questions.
 
-One row per run. Columns, one name per concept (the same as the config keys and W&B keys):
+One row per run, built by ``contracts.record.table_row`` (the record contract the study
+writes with). Columns, one name per concept (the same as the config keys and W&B keys):
 
 - every config key (``dataset``, ``model``, ``scaling``, ``seed``, ...);
 - every scalar summary metric, named as logged (``eval/fid``, ``train/kl``, ...); a summary
   key without a ``/`` becomes ``summary/<key>`` so that config columns are exactly the
   columns without a ``/`` that are not in :data:`META_COLUMNS`;
 - :data:`META_COLUMNS`: ``run_id``, ``sweep``, ``status`` (running|finished|failed),
-  ``reason``, ``code_version``, absolute ``samples_path``/``reconstructions_path``/
-  ``history_path`` (``None`` where the file is absent), and ``set_aside``: why the run may
-  not be compared with its sweep's other runs (``None`` when it may).
+  ``reason``, ``code_version``, ``wandb_id`` (the W&B run holding the result),
+  ``reused_from``, absolute ``samples_path``/``reconstructions_path``/``history_path``
+  (``None`` where the file is absent), and ``set_aside``: why the run may not be compared
+  with its sweep's other runs (``None`` when it may).
 
 Comparability (DESIGN: "the analysis refuses to compare runs where they differ"): within a
 sweep, among finished runs, each of :data:`COMPARABILITY_KEYS` must equal the sweep's
@@ -28,21 +30,18 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from contracts import record as contract
+from contracts.record import META_COLUMNS, RECORD_FILE, SWEEP_FILE
+from contracts.sweep import SweepSpec, parse_sweep_config
+from lgm.evaluation.registry import PROVENANCE_KEYS
+
 from analysis.errors import NoRunsError, RunRecordError, RunSourceError, SweepSpecError
-from analysis.spec import SweepSpec, parse_sweep_config
 
 __all__ = ["load_runs", "load_sweep_spec", "mark_comparable", "config_columns", "usable_runs",
-           "read_history",
-           "META_COLUMNS", "COMPARABILITY_KEYS", "STATUSES", "RECORD_NAME", "SWEEP_FILE_NAME"]
+           "read_history", "META_COLUMNS", "COMPARABILITY_KEYS"]
 
-RECORD_NAME = "record.json"
-SWEEP_FILE_NAME = "sweep.yaml"
-STATUSES = ("running", "finished", "failed")
-COMPARABILITY_KEYS = ("eval/classifier_sha256", "eval/num_samples")
-META_COLUMNS = ("run_id", "sweep", "status", "reason", "code_version", "started_at",
-                "finished_at", "run_dir", "samples_path", "reconstructions_path",
-                "history_path", "set_aside")
-IMAGE_COLUMNS = {"samples": "samples_path", "reconstructions": "reconstructions_path"}
+# Numbers are compared only between runs that agree on these (the registry's provenance keys).
+COMPARABILITY_KEYS = PROVENANCE_KEYS
 # entity/project or entity/project/sweeps/<id>; W&B names are letters, digits, - _ .
 WANDB_PATH = re.compile(r"^(?P<entity>[\w.-]+)/(?P<project>[\w.-]+)(?:/sweeps/(?P<sweep_id>[\w-]+))?/?$")
 _SOURCE_FORMS = "a runs folder (DIR or DIR/<sweep>), 'entity/project' or 'entity/project/sweeps/<id>'"
@@ -50,89 +49,12 @@ _SOURCE_FORMS = "a runs folder (DIR or DIR/<sweep>), 'entity/project' or 'entity
 
 # --------------------------------------------------------------------------- rows
 
-def _scalar(value):
-    """Config values must be hashable to group by them: lists/dicts become sorted JSON."""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, sort_keys=True)
-    return value
-
-
-def build_row(*, run_id: str, sweep: str, config: dict, summary: dict, status: str,
-              reason, code_version, started_at=None, finished_at=None, run_dir=None,
-              images: dict | None = None, history_path=None, origin: str = "run") -> dict:
-    """One table row from the parts of a run (shared by the folder and W&B sources)."""
-    if status not in STATUSES:
-        raise RunRecordError(f"{origin}: status {status!r} unknown; allowed: {', '.join(STATUSES)}")
-    row = {}
-    for key, value in summary.items():
-        if key.startswith("_") or isinstance(value, (dict, list)):
-            continue  # W&B internals (_step, _runtime, _wandb) and media entries
-        row[key if "/" in key else f"summary/{key}"] = value
-    for key, value in config.items():
-        if key.startswith("_"):
-            continue  # W&B's own config entries (_wandb)
-        if key in META_COLUMNS or "/" in key:
-            raise RunRecordError(f"{origin}: config key {key!r} clashes with the table's columns "
-                                 f"(config keys may not contain '/' nor be one of {', '.join(META_COLUMNS)})")
-        row[key] = _scalar(value)
-    images = images or {}
-    row.update(run_id=str(run_id), sweep=str(sweep), status=status, reason=reason,
-               code_version=code_version, started_at=started_at, finished_at=finished_at,
-               run_dir=None if run_dir is None else str(run_dir),
-               history_path=history_path, set_aside=None,
-               **{column: images.get(name) for name, column in IMAGE_COLUMNS.items()})
-    return row
-
-
-def _existing(run_dir: Path, relative) -> str | None:
-    if not relative:
-        return None
-    path = (run_dir / str(relative)).resolve()
-    return str(path) if path.is_file() else None
-
-
-def _read_record(path: Path) -> dict:
+def _row_from_record(path: Path) -> dict:
     try:
         record = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise RunRecordError(f"{path}: cannot read the run record: {err}") from None
-    if not isinstance(record, dict):
-        raise RunRecordError(f"{path}: a run record must be a JSON object")
-    missing = [key for key in ("run_id", "sweep", "config", "status") if key not in record]
-    if missing:
-        raise RunRecordError(f"{path}: missing key(s) {', '.join(missing)}")
-    for key in ("config", "summary"):
-        if not isinstance(record.get(key, {}), dict):
-            raise RunRecordError(f"{path}: {key!r} must be an object")
-    return record
-
-
-def _row_from_record(path: Path) -> dict:
-    record, run_dir = _read_record(path), path.parent.resolve()
-    images = {name: _existing(run_dir, rel) for name, rel in (record.get("images") or {}).items()}
-    code = record.get("code_version")
-    if code and record.get("code_dirty"):
-        code = f"{code}+dirty"  # uncommitted changes: the commit alone does not pin the code
-    return build_row(run_id=record["run_id"], sweep=record["sweep"], config=record["config"],
-                     summary=record.get("summary") or {}, status=record["status"],
-                     reason=record.get("reason"), code_version=code,
-                     started_at=record.get("started_at"), finished_at=record.get("finished_at"),
-                     run_dir=run_dir, images=images,
-                     history_path=_existing(run_dir, record.get("history")), origin=str(path))
-
-
-def _record_paths(root: Path) -> list[Path]:
-    """Every record.json under ``root``, skipping W&B's own run folders (never records)."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d != "wandb")
-        if RECORD_NAME in filenames:
-            found.append(Path(dirpath) / RECORD_NAME)
-    return found
-
-
-def _rows_from_folder(root: Path) -> list[dict]:
-    return [_row_from_record(path) for path in _record_paths(root)]
+    return contract.table_row(record, run_dir=path.parent.resolve(), origin=str(path))
 
 
 # --------------------------------------------------------------------------- table
@@ -188,7 +110,7 @@ def usable_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _table(rows: list[dict], source) -> pd.DataFrame:
     if not rows:
-        raise NoRunsError(f"no runs found in {source} (looked for {RECORD_NAME} files / W&B runs)")
+        raise NoRunsError(f"no runs found in {source} (looked for {RECORD_FILE} files / W&B runs)")
     runs = pd.DataFrame(rows)
     meta = [c for c in META_COLUMNS if c in runs]
     config = config_columns(runs)
@@ -223,7 +145,7 @@ def load_runs(source, *, api=None, cache_dir=None) -> pd.DataFrame:
             raise RunSourceError(f"run folder {str(root)!r} does not exist; allowed: {_SOURCE_FORMS}")
         if not root.is_dir():
             raise RunSourceError(f"run source {str(root)!r} is a file; allowed: {_SOURCE_FORMS}")
-        return _table(_rows_from_folder(root.resolve()), root)
+        return _table([_row_from_record(p) for p in contract.record_paths(root.resolve())], root)
     from analysis import wandb_source  # local: keeps wandb out of folder-only use
 
     match = _wandb_match(source)
@@ -237,19 +159,7 @@ def read_history(path) -> pd.DataFrame:
 
     A last line without its newline is a write in progress (a running run) and is skipped.
     """
-    text = Path(path).read_text()
-    lines = text.split("\n")
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            if number == len(lines):
-                break  # partial final line: the writer has not finished it yet
-            raise RunRecordError(f"{path}:{number}: not a JSON object: {err}") from None
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(contract.read_history(path))
     return table.apply(pd.to_numeric, errors="coerce") if not table.empty else table
 
 
@@ -267,14 +177,14 @@ def _read_sweep_yaml(path: Path) -> dict:
 
 def _folder_sweep_config(root: Path, sweep: str) -> tuple[dict, Path]:
     """``DIR/<sweep>/sweep.yaml``, else ``DIR/sweep.yaml`` when DIR is that sweep's folder."""
-    nested, own = root / sweep / SWEEP_FILE_NAME, root / SWEEP_FILE_NAME
+    nested, own = root / sweep / SWEEP_FILE, root / SWEEP_FILE
     if nested.is_file():
         return _read_sweep_yaml(nested), nested
     if own.is_file():
         config = _read_sweep_yaml(own)
         if root.name == sweep or config.get("name") == sweep:
             return config, own
-    raise SweepSpecError(f"no {SWEEP_FILE_NAME} for sweep {sweep!r} under {root} "
+    raise SweepSpecError(f"no {SWEEP_FILE} for sweep {sweep!r} under {root} "
                          f"(expected {nested})")
 
 

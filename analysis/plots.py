@@ -18,7 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from analysis.load import read_history
-from analysis.metrics import metric_goal
+from lgm.evaluation.registry import HEADLINE_KEY as RANK_METRIC
+from lgm.evaluation.registry import MINIMIZE, known_goal
 from analysis.stats import RESAMPLES, finite_values, summarize
 from analysis.verdict import config_label
 
@@ -41,11 +42,10 @@ def save_figure(fig: Figure, directory, stem: str) -> dict:
 
 def axis_label(metric: str) -> str:
     """``eval/fid`` → ``eval/fid (lower is better)``; unknown metrics stay as they are."""
-    try:
-        goal = metric_goal(metric)
-    except ValueError:
+    goal = known_goal(metric)
+    if goal is None:
         return metric
-    return f"{metric} ({'lower' if goal == 'minimize' else 'higher'} is better)"
+    return f"{metric} ({'lower' if goal == MINIMIZE else 'higher'} is better)"
 
 
 def _labels(runs: pd.DataFrame, by: list[str]) -> pd.Series:
@@ -135,7 +135,7 @@ def metric_scatter(runs: pd.DataFrame, *, x: str, y: str, by: list[str]) -> Figu
 
 
 def sample_choices(runs: pd.DataFrame, *, by: list[str], image_column: str = "samples_path",
-                   rank_metric: str = "eval/fid") -> pd.DataFrame:
+                   rank_metric: str = RANK_METRIC) -> pd.DataFrame:
     """One image per configuration, from the same seed where possible, best ``rank_metric`` first.
 
     The seed is the lowest one that every configuration has an image for; a configuration
@@ -155,15 +155,11 @@ def sample_choices(runs: pd.DataFrame, *, by: list[str], image_column: str = "sa
         rows.append({"label": label, "seed": seed, "path": chosen[image_column],
                      "score": float(scores.mean()) if scores.size else math.nan, "n": scores.size})
     table = pd.DataFrame(rows)
-    ascending = True
-    try:
-        ascending = metric_goal(rank_metric) == "minimize"
-    except ValueError:
-        pass
+    ascending = known_goal(rank_metric) in (MINIMIZE, None)
     return table.sort_values("score", ascending=ascending, na_position="last").reset_index(drop=True)
 
 
-def sample_grid(choices: pd.DataFrame, *, rank_metric: str = "eval/fid",
+def sample_grid(choices: pd.DataFrame, *, rank_metric: str = RANK_METRIC,
                 columns: int = 4) -> Figure | None:
     """The chosen images side by side, in the order of ``choices`` (best first)."""
     if choices.empty:

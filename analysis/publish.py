@@ -5,8 +5,9 @@ headings → H1/H2/H3, paragraphs, lists and tables → Markdown blocks, and eac
 a panel grid over the sweep's runs with the live equivalent (bar chart of the metric
 grouped by the parameter, scatter plots, line plots of the training curves, a media
 browser of the sample grids the study logs as ``images/samples`` / ``images/reconstructions``). Runs are
-selected by id, so the runs must live in the W&B project (``wandb sync`` offline runs
-first; their W&B ids are the ``run_id`` of record.json).
+selected by their W&B id (the table's ``wandb_id``: ``record.json``'s ``wandb_id``, the
+attempt that logged the result, ``<run_id>-<6 hex>`` offline), so the runs must live in the
+W&B project (``wandb sync`` offline runs first).
 
 Publishing needs a W&B login; offline (``WANDB_MODE=offline|disabled`` or no API key) it
 stops before any work with :class:`NotLoggedInError` (exit code 2 from the CLI).

@@ -19,6 +19,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from analysis.load import read_history
+from lgm.evaluation.registry import HEADLINE_KEY as RANK_METRIC
+
 from analysis.plots import (metric_scatter, metric_vs_parameter, sample_choices, sample_grid,
                             save_figure, training_curves)
 from analysis.render import Bullets, FigureBlock, Heading, Paragraph, Table, render_html, render_markdown
@@ -137,6 +139,13 @@ def _tests_table(a: SweepAnalysis) -> Table | None:
                   "p (predicted)", "p (opposite)", "also", "verdict"), tuple(rows))
 
 
+def _wandb_ids(runs: pd.DataFrame) -> tuple:
+    """The W&B runs holding these runs' results (what a live panel selects)."""
+    if "wandb_id" not in runs:
+        return ()
+    return tuple(str(v) for v in runs["wandb_id"].dropna())
+
+
 def _figure(fig, directory: Path | None, stem: str, caption: str, panel: dict) -> list:
     """Save ``fig`` (if any) and describe it; ``panel`` is its live W&B equivalent.
 
@@ -166,7 +175,7 @@ def _measured_blocks(a: SweepAnalysis, figures: Path | None, resamples: int, see
                         f"{counts['running']} running, {counts['set aside']} set aside."),
               _measured_table(a)]
     stem = _slug(a.name)
-    run_ids = tuple(a.usable["run_id"])
+    run_ids = _wandb_ids(a.usable)
     prediction = a.result.prediction if a.result else None
     if prediction is not None:
         order = list(prediction.order) or ([prediction.better, prediction.worse]
@@ -189,7 +198,7 @@ def _measured_blocks(a: SweepAnalysis, figures: Path | None, resamples: int, see
     keys = _history_keys(curves)
     blocks += _figure(training_curves(curves, by=a.by, keys=keys or None), figures, f"{stem}_curves",
                       "Training curves from history.jsonl (failed runs dashed)",
-                      {"kind": "line", "y": tuple(keys), "runs": tuple(curves["run_id"])})
+                      {"kind": "line", "y": tuple(keys), "runs": _wandb_ids(curves)})
     return blocks
 
 
@@ -219,8 +228,8 @@ def _samples_blocks(a: SweepAnalysis, figures: Path | None) -> list:
         media = column.split("_")[0]
         blocks += _figure(sample_grid(choices), figures, f"{stem}_{media}",
                           f"{what} ordered by mean FID (rank, configuration, seed)",
-                          {"kind": "media", "key": f"images/{media}", "runs": tuple(a.usable["run_id"])})
-        blocks.append(Table(("rank", "configuration", "mean eval/fid", "seed shown"), tuple(
+                          {"kind": "media", "key": f"images/{media}", "runs": _wandb_ids(a.usable)})
+        blocks.append(Table(("rank", "configuration", f"mean {RANK_METRIC}", "seed shown"), tuple(
             (str(i + 1), r.label, fmt(r.score), fmt(r.seed)) for i, r in enumerate(choices.itertuples()))))
     return blocks
 

@@ -10,16 +10,18 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from contracts.sweep import SweepSpec
+from lgm.evaluation.registry import HEADLINE_KEY
+
 from analysis.errors import SweepSpecError
 from analysis.load import load_runs, load_sweep_spec, usable_runs
 from analysis.observations import observations
-from analysis.spec import SweepSpec
 from analysis.stats import RESAMPLES, summarize
 from analysis.verdict import QuestionResult, evaluate_prediction, table_columns
 
 __all__ = ["SweepAnalysis", "analyse_sweep", "analyse_source", "run_counts", "DEFAULT_METRIC"]
 
-DEFAULT_METRIC = "eval/fid"  # what the table shows when a sweep has no readable prediction
+DEFAULT_METRIC = HEADLINE_KEY  # what the table shows when a sweep has no readable prediction
 
 
 @dataclass

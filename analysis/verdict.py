@@ -35,8 +35,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from analysis.metrics import metric_goal
-from analysis.spec import Prediction
+from contracts.sweep import Prediction
+from lgm.evaluation.registry import MINIMIZE, goal
+
 from analysis.stats import (RESAMPLES, bootstrap_interval, finite_values, holm, naming_columns,
                             pairwise_test, summarize, trend_test)
 
@@ -165,7 +166,7 @@ def _contexts(runs: pd.DataFrame, prediction: Prediction) -> list[tuple[str, pd.
 
 def _pair(context: str, runs: pd.DataFrame, prediction: Prediction, first, second,
           resamples: int, seed: int) -> Comparison:
-    sign = -1 if metric_goal(prediction.metric) == "minimize" else 1
+    sign = -1 if goal(prediction.metric) == MINIMIZE else 1
     a = finite_values(select_value(runs, prediction.parameter, first).get(prediction.metric, []))
     b = finite_values(select_value(runs, prediction.parameter, second).get(prediction.metric, []))
     test = pairwise_test(a, b, alternative="less" if sign < 0 else "greater")

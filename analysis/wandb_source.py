@@ -1,8 +1,10 @@
 """W&B public API → table rows, with images and histories materialised in a local cache.
 
-A W&B run maps onto the record.json contract like this:
+A W&B run maps onto the record.json contract (``contracts.record``) like this, and the row is
+then built by the same ``table_row`` as for a run folder:
 
-- ``run_id`` = the W&B run id; ``config`` = ``run.config`` (keys starting with ``_`` dropped);
+- ``run_id`` = the study's run id, which the study logs in the summary (else the W&B run
+  id); ``wandb_id`` = the W&B run id; ``config`` = ``run.config`` (``_`` keys dropped);
 - ``sweep`` = the name in the run's sweep config (the sweep YAML's ``name``), else the run's
   W&B group (runs synced from offline folders belong to no W&B sweep), else ``"(no sweep)"``;
 - ``status``/``reason``/``code_version``: the summary's ``status``/``reason``/
@@ -27,14 +29,16 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from contracts.record import (FAILED, FINISHED, HISTORY_FILE, IMAGE_FILES, RUNNING, STATUSES,
+                              table_row)
+
 from analysis.errors import AnalysisError, RunSourceError, SweepSpecError
-from analysis.load import IMAGE_COLUMNS, build_row
 
 __all__ = ["rows_from_wandb", "sweep_config", "WANDB_STATES"]
 
-WANDB_STATES = {"finished": "finished", "running": "running", "pending": "running",
-                "preempting": "running", "crashed": "failed", "failed": "failed",
-                "killed": "failed", "preempted": "failed"}
+WANDB_STATES = {"finished": FINISHED, "running": RUNNING, "pending": RUNNING,
+                "preempting": RUNNING, "crashed": FAILED, "failed": FAILED,
+                "killed": FAILED, "preempted": FAILED}
 _NO_SWEEP = "(no sweep)"
 STEP_KEY = "train/step"
 
@@ -60,19 +64,20 @@ def _sweep_name(sweep) -> str:
     return str(config.get("name") or getattr(sweep, "name", None) or sweep.id)
 
 
-def _run_sweep_name(run) -> str:
+def _run_sweep_name(run, logged: str | None) -> str:
+    """The W&B sweep's name, else the sweep the study logged, else the W&B group."""
     sweep = getattr(run, "sweep", None)
     if sweep is not None:
         return _sweep_name(sweep)
-    return str(getattr(run, "group", None) or _NO_SWEEP)
+    return str(logged or getattr(run, "group", None) or _NO_SWEEP)
 
 
 def _status(run, summary: dict) -> tuple[str, object]:
     logged = summary.pop("status", None)
     reason = summary.pop("reason", None)
     state = str(getattr(run, "state", "finished"))
-    status = logged if logged in ("running", "finished", "failed") else WANDB_STATES.get(state, "failed")
-    if status == "failed" and not reason:
+    status = logged if logged in STATUSES else WANDB_STATES.get(state, FAILED)
+    if status == FAILED and not reason:
         reason = f"W&B run state {state!r}"
     return status, reason
 
@@ -105,7 +110,7 @@ def _history_row(row: dict) -> dict:
 
 
 def _write_history(run, cache: Path, refresh: bool) -> str | None:
-    path = cache / "history.jsonl"
+    path = cache / HISTORY_FILE
     if refresh or not path.is_file():
         rows = [_history_row(row) for row in run.scan_history()]
         if not rows:
@@ -116,24 +121,30 @@ def _write_history(run, cache: Path, refresh: bool) -> str | None:
     return str(path.resolve())
 
 
-def _row(run, cache: Path, sweep_name: str | None) -> dict:
+def _record(run, cache: Path, sweep_name: str | None) -> dict:
+    """The W&B run as a record (see the module docstring), media downloaded into ``cache``."""
     summary = dict(run.summary_metrics)
     config = dict(run.config)
     status, reason = _status(run, summary)
     code_version = summary.pop("code_version", None) or config.pop("code_version", None)
+    run_id = summary.pop("run_id", None) or run.id
+    logged_sweep = summary.pop("sweep", None)
     for key in ("run_id", "sweep"):
-        summary.pop(key, None)
         config.pop(key, None)
     cache.mkdir(parents=True, exist_ok=True)
     images = {}
-    for name in IMAGE_COLUMNS:
+    for name in IMAGE_FILES:
         remote = _media_path(summary, name)
         images[name] = _download(run, remote, cache) if remote else None
-    return build_row(run_id=run.id, sweep=sweep_name or _run_sweep_name(run), config=config,
-                     summary=summary, status=status, reason=reason, code_version=code_version,
-                     started_at=getattr(run, "created_at", None), run_dir=cache, images=images,
-                     history_path=_write_history(run, cache, refresh=status == "running"),
-                     origin=f"W&B run {run.id}")
+    return {"run_id": run_id, "sweep": sweep_name or _run_sweep_name(run, logged_sweep),
+            "config": config, "summary": summary, "status": status, "reason": reason,
+            "code_version": code_version, "started_at": getattr(run, "created_at", None),
+            "wandb_id": run.id, "images": images,
+            "history": _write_history(run, cache, refresh=status == RUNNING)}
+
+
+def _row(run, cache: Path, sweep_name: str | None) -> dict:
+    return table_row(_record(run, cache, sweep_name), run_dir=cache, origin=f"W&B run {run.id}")
 
 
 def rows_from_wandb(entity: str, project: str, sweep_id: str | None, *, api=None,

@@ -162,7 +162,7 @@ def _entry_point_sampler():
 def _entry_point_unavailable() -> tuple[type[BaseException], ...]:
     """Errors meaning "the entry point cannot run here yet" (no classifier trained)."""
     try:
-        from lgm.evaluation.classifier import ClassifierWeightsError
+        from lgm.evaluation.classifiers import ClassifierWeightsError
     except ImportError:
         return ()
     return (ClassifierWeightsError,)

@@ -32,12 +32,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import SCALINGS, to_unit
+from .data import to_unit
 from .layers import (AdaptiveBatchNorm2d, LabelEmbedding, check_image_batch, check_model_labels,
                      check_positive_int)
 
-__all__ = ["GANConfig", "GAN", "Generator", "Discriminator", "GANLoss", "LOSSES",
-           "LABEL_EMBED_DIM"]
+__all__ = ["GANConfig", "GAN", "Generator", "Discriminator", "GANLoss", "LOSSES", "ARCHS",
+           "SCALINGS", "LABEL_EMBED_DIM"]
+
+ARCHS = ("conv",)  # the DCGAN is convolutional only
 
 LABEL_EMBED_DIM = 32  # ≥ num_classes, so per-class BN gamma/beta tables are representable
 _INIT_STD = 0.02      # DCGAN initialisation
@@ -71,7 +73,8 @@ LOSSES: dict[str, GANLoss] = {
     "non_saturating": GANLoss(_ns_discriminator, _ns_generator),
     "hinge": GANLoss(_hinge_discriminator, _hinge_generator),
 }
-OUTPUT_ACTIVATIONS = {"minus_one_one": nn.Tanh, "zero_one": nn.Sigmoid}
+OUTPUT_ACTIVATIONS = {"zero_one": nn.Sigmoid, "minus_one_one": nn.Tanh}
+SCALINGS = tuple(OUTPUT_ACTIVATIONS)  # data ranges G can match (each has its output activation)
 
 
 

@@ -38,11 +38,14 @@ from .layers import check_positive_int
 
 __all__ = ["Likelihood", "Bernoulli", "ContinuousBernoulli", "GaussianFixed", "GaussianLearned",
            "Laplace", "DiscretizedLogistic", "LIKELIHOODS", "SCALE_SHARINGS", "LOG_SCALE_MIN",
+           "DEFAULT_SIGMA", "DEFAULT_SCALE_SHARING", "DENSITIES",
            "make_likelihood", "floor_log_scale", "continuous_bernoulli_log_norm",
            "continuous_bernoulli_mean", "discretized_logistic_log_prob"]
 
 LOG_SCALE_MIN = math.log(1e-3)
 SCALE_SHARINGS = ("per_pixel", "shared")
+DEFAULT_SIGMA = 0.1  # gaussian_fixed's σ on [0, 1] data (about 25 grey levels)
+DEFAULT_SCALE_SHARING = "per_pixel"  # gaussian_learned: one σ per pixel
 NUM_BINS = 256
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -79,6 +82,9 @@ class Likelihood(nn.Module):
 
     name = ""
     params_per_channel = 1
+    # A density (continuous support) must be trained and scored on dequantized data for its
+    # log p to bound the 8-bit image's log-probability (Theis et al. 2016); a pmf must not.
+    is_density = False
 
     def __init__(self, channels: int = 1):
         super().__init__()
@@ -188,6 +194,7 @@ class ContinuousBernoulli(Likelihood):
     """Continuous Bernoulli: log p(x|l) = x·l - softplus(l) + log C(l), x ∈ [0, 1]."""
 
     name = "continuous_bernoulli"
+    is_density = True
 
     def _log_prob_pixels(self, params, x):
         return (-F.binary_cross_entropy_with_logits(params, x, reduction="none")
@@ -227,8 +234,9 @@ class GaussianFixed(Likelihood):
     """N(x; μ, σ²) with a fixed σ; params = μ (unconstrained). Mean: μ clamped to [0, 1]."""
 
     name = "gaussian_fixed"
+    is_density = True
 
-    def __init__(self, sigma: float = 0.1, channels: int = 1):
+    def __init__(self, sigma: float = DEFAULT_SIGMA, channels: int = 1):
         super().__init__(channels)
         _check_positive_float("sigma", sigma)
         self.sigma = float(sigma)
@@ -252,8 +260,9 @@ class GaussianLearned(_LocScale):
     """
 
     name = "gaussian_learned"
+    is_density = True
 
-    def __init__(self, scale_sharing: str = "per_pixel", channels: int = 1):
+    def __init__(self, scale_sharing: str = DEFAULT_SCALE_SHARING, channels: int = 1):
         super().__init__(channels)
         _check_choice("scale_sharing", scale_sharing, SCALE_SHARINGS)
         self.scale_sharing = scale_sharing
@@ -279,6 +288,7 @@ class Laplace(_LocScale):
     """Laplace(x; μ, b) = exp(-|x-μ|/b)/(2b), per-pixel learned, floored b; 2 maps/channel."""
 
     name = "laplace"
+    is_density = True
 
     def _log_prob_pixels(self, params, x):
         loc, log_scale = self._loc_log_scale(params)
@@ -371,6 +381,7 @@ LIKELIHOODS: dict[str, type] = {
     cls.name: cls for cls in (Bernoulli, ContinuousBernoulli, GaussianFixed, GaussianLearned,
                               Laplace, DiscretizedLogistic)
 }
+DENSITIES = frozenset(name for name, cls in LIKELIHOODS.items() if cls.is_density)
 
 
 def _check_positive_float(name: str, value) -> None:
@@ -379,7 +390,7 @@ def _check_positive_float(name: str, value) -> None:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
-def make_likelihood(name: str, *, sigma: float = 0.1, scale_sharing: str = "per_pixel",
+def make_likelihood(name: str, *, sigma: float = DEFAULT_SIGMA, scale_sharing: str = DEFAULT_SCALE_SHARING,
                     channels: int = 1) -> Likelihood:
     """Build a likelihood by name. ``sigma`` is used by ``gaussian_fixed`` only and
     ``scale_sharing`` by ``gaussian_learned`` only; both are validated regardless so that a

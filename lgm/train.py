@@ -18,7 +18,7 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -28,8 +28,9 @@ from lgm.data import BatchStream
 from lgm.gan import GAN
 from lgm.vae import VAE
 
-__all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "CheckpointMismatchError",
-           "train", "seed_everything", "STRATEGIES"]
+__all__ = ["TrainConfig", "TrainResult", "TrainClock", "AdamSettings", "NonFiniteLossError",
+           "CheckpointMismatchError", "train", "seed_everything", "optimizer_defaults",
+           "resolve_optimizer", "STRATEGIES"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -45,15 +46,29 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint was written by a run with a different optimization setup."""
 
 
+@dataclass(frozen=True)
+class AdamSettings:
+    """Adam's learning rate and betas (Kingma & Ba 2015)."""
+
+    lr: float
+    beta1: float
+    beta2: float = 0.999
+
+
 @dataclass
 class TrainConfig:
-    """Optimization settings; the model and data settings live in their own configs."""
+    """Optimization settings; the model and data settings live in their own configs.
+
+    ``lr``, ``beta1``, ``beta2`` left ``None`` take the model family's defaults
+    (:func:`optimizer_defaults`: VAE 1e-3 / 0.9, DCGAN 2e-4 / 0.5 as in Radford et al. 2016);
+    :func:`resolve_optimizer` fills them, and :func:`train` does so before anything else.
+    """
 
     steps: int
     batch_size: int = 128
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
+    lr: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
     seed: int = 0
     device: str = "cpu"
     log_every: int = 50
@@ -66,10 +81,10 @@ class TrainConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "steps" else 1):
                 raise ValueError(f"TrainConfig.{name} must be an integer >= "
                                  f"{0 if name == 'steps' else 1}, got {value!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"TrainConfig.lr must be a positive finite number, got {self.lr!r}")
         for name in ("beta1", "beta2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
+            if getattr(self, name) is not None and not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"TrainConfig.{name} must be in [0, 1), got {getattr(self, name)!r}")
 
 
@@ -83,6 +98,30 @@ class TrainResult:
     step: int
     metrics: dict = field(default_factory=dict)  # the last logged metrics
     seconds: float = 0.0  # wall-clock of this call (not of earlier, resumed-from calls)
+    train_seconds: float = 0.0  # the run's training clock (TrainClock), all attempts
+
+
+class TrainClock:
+    """The training clock of a run: seconds spent inside the training loop, summed over
+    attempts. ``train`` restores it from a checkpoint and saves it into every checkpoint, so
+    a resumed run counts the time of its earlier attempts up to their last checkpoint (work
+    after it was lost and is redone, and counted, once). Set-up before the loop (building the
+    model, loading data, W&B) is not training time. Pass one to ``train`` to read
+    ``seconds`` from a callback while training runs."""
+
+    def __init__(self):
+        self._prior, self._started = 0.0, None
+
+    def start(self, prior: float = 0.0) -> None:
+        self._prior, self._started = float(prior), time.perf_counter()
+
+    def stop(self) -> None:
+        self._prior, self._started = self.seconds, None
+
+    @property
+    def seconds(self) -> float:
+        running = 0.0 if self._started is None else time.perf_counter() - self._started
+        return self._prior + running
 
 
 def seed_everything(seed: int) -> None:
@@ -93,6 +132,7 @@ def seed_everything(seed: int) -> None:
 
 
 def _adam(params, config: TrainConfig) -> torch.optim.Adam:
+    # config is resolved (resolve_optimizer): no None reaches Adam
     return torch.optim.Adam(params, lr=config.lr, betas=(config.beta1, config.beta2))
 
 
@@ -103,6 +143,8 @@ def _labels_for(model, labels):
 
 class VAEStrategy:
     """One Adam step on ``loss = -(recon - beta * kl)`` per batch."""
+
+    optimizer = AdamSettings(lr=1e-3, beta1=0.9)  # Kingma & Ba's defaults suit the ELBO
 
     def __init__(self, model: VAE, config: TrainConfig):
         self.model = model
@@ -121,6 +163,9 @@ class VAEStrategy:
 
 class GANStrategy:
     """Alternating updates (Goodfellow et al. 2014): one D step, then one G step, fresh noise each."""
+
+    # Radford et al. 2016: lr 2e-4 and beta1 0.5 (0.9 made DCGAN training oscillate).
+    optimizer = AdamSettings(lr=2e-4, beta1=0.5)
 
     def __init__(self, model: GAN, config: TrainConfig):
         self.model = model
@@ -152,12 +197,29 @@ class GANStrategy:
 STRATEGIES = {VAE: VAEStrategy, GAN: GANStrategy}
 
 
+def _strategy_class(model_or_class):
+    cls = model_or_class if isinstance(model_or_class, type) else type(model_or_class)
+    for family, strategy in STRATEGIES.items():
+        if issubclass(cls, family):
+            return strategy
+    allowed = ", ".join(c.__name__ for c in STRATEGIES)
+    raise TypeError(f"no training strategy for {cls.__name__}; allowed: {allowed}")
+
+
+def optimizer_defaults(model_or_class) -> AdamSettings:
+    """The Adam settings a model family trains with by default (a model or its class)."""
+    return _strategy_class(model_or_class).optimizer
+
+
+def resolve_optimizer(config: TrainConfig, model_or_class) -> TrainConfig:
+    """``config`` with ``lr``/``beta1``/``beta2`` left ``None`` set to the family's defaults."""
+    defaults = optimizer_defaults(model_or_class)
+    return replace(config, **{name: getattr(defaults, name) if getattr(config, name) is None
+                              else getattr(config, name) for name in ("lr", "beta1", "beta2")})
+
+
 def _strategy_for(model, config):
-    for cls, strategy in STRATEGIES.items():
-        if isinstance(model, cls):
-            return strategy(model, config)
-    allowed = ", ".join(cls.__name__ for cls in STRATEGIES)
-    raise TypeError(f"no training strategy for {type(model).__name__}; allowed: {allowed}")
+    return _strategy_class(model)(model, config)
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -175,8 +237,9 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def _save_checkpoint(path, *, step, model, strategy, generator, sums, count, config):
+def _save_checkpoint(path, *, step, model, strategy, generator, sums, count, config, clock):
     state = {
+        "train_seconds": clock.seconds,
         "step": step,
         "model": model.state_dict(),
         "optimizers": {k: opt.state_dict() for k, opt in strategy.optimizers.items()},
@@ -207,7 +270,7 @@ def _load_checkpoint(path, *, model, strategy, generator, config):
     generator.set_state(state["generator"])
     _set_rng_state(state["rng"], torch.device(config.device))
     sums = {k: v.to(config.device) for k, v in state["sums"].items()}
-    return state["step"], sums, state["count"]
+    return state["step"], sums, state["count"], float(state.get("train_seconds", 0.0))
 
 
 # --------------------------------------------------------------------------- the loop
@@ -223,14 +286,20 @@ def _check_finite(step):
 
 
 def train(model, stream: BatchStream, config: TrainConfig, *, callback=None,
-          checkpoint_path: str | os.PathLike | None = None) -> TrainResult:
+          checkpoint_path: str | os.PathLike | None = None,
+          clock: TrainClock | None = None) -> TrainResult:
     """Train ``model`` on ``stream`` for ``config.steps`` steps (resuming from a checkpoint).
 
     ``callback(step, metrics)`` is called every ``log_every`` steps and at the last step with
     the mean of each ``train/...`` metric since the previous call. If ``checkpoint_path``
     exists, training resumes from it exactly; a checkpoint is written every
-    ``checkpoint_every`` steps and at the end. Raises ``NonFiniteLossError`` on NaN/inf.
+    ``checkpoint_every`` steps and at the end. ``clock`` (a :class:`TrainClock`) runs while
+    the loop runs, so a callback can read the training time. Unset optimizer settings take
+    the family's defaults (:func:`resolve_optimizer`). Raises ``NonFiniteLossError`` on
+    NaN/inf.
     """
+    config = resolve_optimizer(config, model)
+    clock = TrainClock() if clock is None else clock
     if stream.batch_size != config.batch_size:
         raise ValueError(f"stream batch_size {stream.batch_size} != TrainConfig.batch_size "
                          f"{config.batch_size}; build both from the same value")
@@ -238,11 +307,12 @@ def train(model, stream: BatchStream, config: TrainConfig, *, callback=None,
     model.to(device).train()
     strategy = _strategy_for(model, config)
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    step, sums, count = 0, {}, 0
+    step, sums, count, prior_seconds = 0, {}, 0, 0.0
     if checkpoint_path is not None and os.path.exists(checkpoint_path):
-        step, sums, count = _load_checkpoint(checkpoint_path, model=model, strategy=strategy,
-                                             generator=generator, config=config)
+        step, sums, count, prior_seconds = _load_checkpoint(
+            checkpoint_path, model=model, strategy=strategy, generator=generator, config=config)
     start, last = time.perf_counter(), {}
+    clock.start(prior_seconds)
     bar = tqdm(total=config.steps, initial=step, desc=type(model).__name__.lower(),
                disable=None if config.progress is None else not config.progress,
                dynamic_ncols=True, leave=False)
@@ -264,6 +334,9 @@ def train(model, stream: BatchStream, config: TrainConfig, *, callback=None,
                     callback(step, last)
             if checkpoint_path is not None and (step % config.checkpoint_every == 0 or step == config.steps):
                 _save_checkpoint(checkpoint_path, step=step, model=model, strategy=strategy,
-                                 generator=generator, sums=sums, count=count, config=config)
+                                 generator=generator, sums=sums, count=count, config=config,
+                                 clock=clock)
+    clock.stop()
     model.eval()
-    return TrainResult(step=step, metrics=last, seconds=time.perf_counter() - start)
+    return TrainResult(step=step, metrics=last, seconds=time.perf_counter() - start,
+                       train_seconds=clock.seconds)

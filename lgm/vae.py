@@ -24,11 +24,13 @@ from torch import nn
 
 from .layers import (AdaptiveGroupNorm, AdaptiveLayerNorm, LabelEmbedding, check_image_batch,
                      check_model_labels, check_positive_int)
-from .likelihoods import LIKELIHOODS, SCALE_SHARINGS, make_likelihood
+from .likelihoods import (DEFAULT_SCALE_SHARING, DEFAULT_SIGMA, LIKELIHOODS, SCALE_SHARINGS,
+                          make_likelihood)
 
-__all__ = ["VAEConfig", "VAE", "ARCHS", "SAMPLE_MODES", "LABEL_EMBED_DIM"]
+__all__ = ["VAEConfig", "VAE", "ARCHS", "SCALINGS", "SAMPLE_MODES", "LABEL_EMBED_DIM"]
 
 ARCHS = ("conv", "mlp")
+SCALINGS = ("zero_one",)  # every likelihood lives on [0, 1]: the data range a VAE trains on
 SAMPLE_MODES = ("mean", "draw")
 LABEL_EMBED_DIM = 32  # ≥ num_classes, so per-class gamma/beta tables are representable
 _MLP_HIDDEN = (32, 16)  # hidden units = width × these (512, 256 at the default width 16)
@@ -47,8 +49,8 @@ class VAEConfig:
     latent_dim: int = 16
     width: int = 16             # base channel count (conv) / hidden units scale (mlp)
     likelihood: str = "bernoulli"
-    sigma: float = 0.1          # gaussian_fixed only
-    scale_sharing: str = "per_pixel"  # gaussian_learned only
+    sigma: float = DEFAULT_SIGMA          # gaussian_fixed only
+    scale_sharing: str = DEFAULT_SCALE_SHARING  # gaussian_learned only
     beta: float = 1.0
     num_classes: int | None = None  # None = unconditional; else conditional VAE (labels required)
 

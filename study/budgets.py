@@ -17,6 +17,10 @@ Why these numbers (one thread per run, batch 128, Fashion-MNIST):
   minutes per run on one CPU thread, minutes on a GPU).
 - ``smoke``: a few dozen steps and a small evaluation, for tests and for checking a sweep
   file end to end. An explicit ``eval_samples`` or ``train_steps`` always wins over a budget.
+
+A budget is an *amount* of work (:class:`Budget`). How often a run logs and checkpoints is
+its *cadence* (:class:`Cadence`, one per budget name in :data:`CADENCES`); both are copied
+into the run's config by ``study.config.resolve``.
 """
 
 from __future__ import annotations
@@ -25,26 +29,35 @@ from dataclasses import dataclass
 
 from lgm.data import dataset_info
 
-__all__ = ["Budget", "BUDGETS", "budget_steps", "steps_per_epoch"]
+__all__ = ["Budget", "BUDGETS", "Cadence", "CADENCES", "budget_steps", "steps_per_epoch"]
 
 
 @dataclass(frozen=True)
 class Budget:
-    """One preset. Either ``epochs`` per model family or a fixed number of ``steps``."""
+    """One preset amount of work. Either ``epochs`` per model family or a fixed ``steps``."""
 
     epochs: dict | None  # model family -> epochs
     steps: int | None  # fixed step count (smoke), independent of dataset and family
     eval_samples: int  # generated samples for FID & co. (real reference uses as many)
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """How often a run of a budget logs and checkpoints (changes no trained weight)."""
+
     log_every: int  # train/... metrics are averaged and logged every this many steps
     checkpoint_every: int  # steps between checkpoints (a kill loses at most this much)
 
 
 BUDGETS: dict[str, Budget] = {
-    "smoke": Budget(epochs=None, steps=40, eval_samples=200, log_every=10, checkpoint_every=20),
-    "quick": Budget(epochs={"vae": 12, "gan": 3}, steps=None, eval_samples=10_000,
-                    log_every=50, checkpoint_every=100),
-    "full": Budget(epochs={"vae": 60, "gan": 15}, steps=None, eval_samples=10_000,
-                   log_every=100, checkpoint_every=500),
+    "smoke": Budget(epochs=None, steps=40, eval_samples=200),
+    "quick": Budget(epochs={"vae": 12, "gan": 3}, steps=None, eval_samples=10_000),
+    "full": Budget(epochs={"vae": 60, "gan": 15}, steps=None, eval_samples=10_000),
+}
+CADENCES: dict[str, Cadence] = {
+    "smoke": Cadence(log_every=10, checkpoint_every=20),
+    "quick": Cadence(log_every=50, checkpoint_every=100),
+    "full": Cadence(log_every=100, checkpoint_every=500),
 }
 
 

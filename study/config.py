@@ -12,7 +12,18 @@ function, :func:`resolve`, fills them in from :data:`FAMILY_DEFAULTS` and sets t
 that do not apply to the run to ``None`` ("not applicable"), so a GAN's record never claims a
 ``beta``. A value given for a field that does not apply is refused unless it equals the
 default of where it applies (so a sweep may fix ``likelihood: bernoulli`` while varying
-``model``). ``budget`` fills ``train_steps`` and ``eval_samples`` when they are ``None``.
+``model``). ``budget`` fills ``train_steps`` and ``eval_samples`` (the amount of work) and
+``log_every`` / ``checkpoint_every`` (the cadence) when they are ``None``; a resolved config
+holds every setting the run uses, so nothing downstream reads the budget table again.
+
+Every default is owned by the lgm component it configures and only read here: model sizes,
+likelihood settings and loss by ``VAEConfig`` / ``GANConfig`` / ``lgm.likelihoods``, the
+optimizer settings by the family's training strategy (``lgm.train.optimizer_defaults``),
+the allowed architectures and data ranges by ``lgm.vae`` / ``lgm.gan``.
+
+Identity. Fields whose metadata says ``identity: False`` (``device``, ``checkpoint_every``)
+change how a run executes but not what it computes; they are left out of the run's id
+(``study.records.config_hash``), so the same experiment has one id on every machine.
 
 Every check runs at construction (``__post_init__``), so a ``RunConfig`` that exists is
 valid; errors are :class:`ConfigError` naming the key and the allowed values.
@@ -25,36 +36,42 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from lgm.data import DATASETS
-from lgm.gan import LOSSES as GAN_LOSSES
-from lgm.gan import GANConfig
-from lgm.likelihoods import LIKELIHOODS
-from lgm.vae import VAEConfig
-from study.budgets import BUDGETS, budget_steps
+from lgm import gan as lgm_gan
+from lgm import vae as lgm_vae
+from lgm.data import DATASETS, SCALINGS
+from lgm.gan import GAN, GANConfig
+from lgm.likelihoods import (DEFAULT_SCALE_SHARING, DEFAULT_SIGMA, LIKELIHOODS, SCALE_SHARINGS,
+                             GaussianFixed, GaussianLearned)
+from lgm.train import optimizer_defaults
+from lgm.vae import VAE, VAEConfig
+from study.budgets import BUDGETS, CADENCES, budget_steps
 
-__all__ = ["ConfigError", "RunConfig", "FAMILY_DEFAULTS", "FIELD_NAMES", "resolve",
-           "parse_value", "resolve_device"]
+__all__ = ["ConfigError", "RunConfig", "FAMILY_DEFAULTS", "FIELD_NAMES", "IDENTITY_FIELDS",
+           "resolve", "parse_value", "resolve_device", "check_device"]
 
 MODELS = ("vae", "gan")
-ARCHS = {"vae": ("conv", "mlp"), "gan": ("conv",)}
-SCALINGS_BY_MODEL = {"vae": ("zero_one",), "gan": ("minus_one_one", "zero_one")}
-SCALE_SHARINGS = ("per_pixel", "shared")
+ARCHS = {"vae": lgm_vae.ARCHS, "gan": lgm_gan.ARCHS}
+SCALINGS_BY_MODEL = {"vae": lgm_vae.SCALINGS, "gan": lgm_gan.SCALINGS}
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 MIN_EVAL_SAMPLES = 100  # below this KID subsets, k-NN radii and per-class FID are meaningless
 
-# Family defaults: what `None` means per model family. A key absent from a family does not
-# apply to it and resolves to None. Model sizes come from the lgm configs' own defaults, so
-# the library and the study cannot disagree on what "the default VAE" is.
+
+def _family(model_class, config, *, keys: tuple, extra: dict) -> dict:
+    adam = optimizer_defaults(model_class)
+    return {**{k: getattr(config, k) for k in keys}, **extra,
+            "lr": adam.lr, "beta1": adam.beta1, "beta2": adam.beta2}
+
+
+# Family defaults: what `None` means per model family, read from the lgm components that own
+# them. A key absent from a family does not apply to it and resolves to None.
 FAMILY_DEFAULTS: dict[str, dict] = {
-    "vae": {"latent_dim": VAEConfig.latent_dim, "width": VAEConfig.width, "beta": VAEConfig.beta,
-            "likelihood": VAEConfig.likelihood, "scaling": "zero_one",
-            "lr": 1e-3, "beta1": 0.9, "beta2": 0.999},
-    "gan": {"latent_dim": GANConfig.latent_dim, "width": GANConfig.width,
-            "scaling": GANConfig.scaling, "loss": GANConfig.loss,
-            "lr": 2e-4, "beta1": 0.5, "beta2": 0.999},
+    "vae": _family(VAE, VAEConfig, keys=("latent_dim", "width", "beta", "likelihood"),
+                   extra={"scaling": lgm_vae.SCALINGS[0]}),
+    "gan": _family(GAN, GANConfig, keys=("latent_dim", "width", "scaling", "loss"), extra={}),
 }
 # Likelihood-specific keys: key -> (the likelihood it applies to, its default).
-LIKELIHOOD_KEYS = {"sigma": ("gaussian_fixed", 0.1), "scale_sharing": ("gaussian_learned", "per_pixel")}
+LIKELIHOOD_KEYS = {"sigma": (GaussianFixed.name, DEFAULT_SIGMA),
+                   "scale_sharing": (GaussianLearned.name, DEFAULT_SCALE_SHARING)}
 
 
 class ConfigError(ValueError):
@@ -88,8 +105,12 @@ class RunConfig:
     budget: str = field(default="quick", metadata={"help": "smoke | quick | full"})
     train_steps: int | None = field(default=None, metadata={"help": "train steps (default: from budget)"})
     eval_samples: int | None = field(default=None, metadata={"help": "generated samples for metrics (default: from budget)"})
+    log_every: int | None = field(default=None, metadata={"help": "steps per logged train/... mean (default: from budget)"})
+    checkpoint_every: int | None = field(default=None, metadata={
+        "help": "steps between checkpoints (default: from budget)", "identity": False})
     seed: int = field(default=0, metadata={"help": "seed of init, batches, noise and evaluation"})
-    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda[:N] (auto: cuda if available)"})
+    device: str = field(default="auto", metadata={
+        "help": "auto | cpu | cuda[:N] (auto: cuda if available)", "identity": False})
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -113,6 +134,8 @@ class RunConfig:
 
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(RunConfig))
+# The fields that define what a run computes (hashed into its id); see the module docstring.
+IDENTITY_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.metadata.get("identity", True))
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
 
@@ -196,15 +219,15 @@ def _at_least(key, value, low):
 def _check_values(c: RunConfig) -> None:
     _choice("dataset", c.dataset, tuple(DATASETS))
     _choice("model", c.model, MODELS)
-    _choice("arch", c.arch, ("conv", "mlp"))
+    _choice("arch", c.arch, tuple(dict.fromkeys(a for archs in ARCHS.values() for a in archs)))
     _choice("likelihood", c.likelihood, tuple(LIKELIHOODS))
     _choice("scale_sharing", c.scale_sharing, SCALE_SHARINGS)
-    _choice("scaling", c.scaling, ("zero_one", "minus_one_one"))
-    _choice("loss", c.loss, tuple(GAN_LOSSES))
+    _choice("scaling", c.scaling, tuple(SCALINGS))
+    _choice("loss", c.loss, tuple(lgm_gan.LOSSES))
     _choice("budget", c.budget, tuple(BUDGETS))
     if not _DEVICE.match(c.device):
         raise ConfigError("device", f"{c.device!r} is not allowed; allowed: auto, cpu, cuda, cuda:N")
-    for key in ("latent_dim", "width", "batch_size", "train_steps"):
+    for key in ("latent_dim", "width", "batch_size", "train_steps", "log_every", "checkpoint_every"):
         _at_least(key, getattr(c, key), 1)
     _at_least("eval_samples", c.eval_samples, MIN_EVAL_SAMPLES)
     _at_least("seed", c.seed, 0)
@@ -280,7 +303,9 @@ def resolve(config: RunConfig) -> RunConfig:
     - ``sigma`` / ``scale_sharing``: their default for ``gaussian_fixed`` / ``gaussian_learned``
       VAEs, ``None`` otherwise.
     - ``train_steps``: ``None`` → ``budget_steps(budget, model, dataset, batch_size)``;
-      ``eval_samples``: ``None`` → the budget's ``eval_samples``.
+      ``eval_samples``: ``None`` → the budget's ``eval_samples``;
+    - ``log_every`` / ``checkpoint_every``: ``None`` → the budget's cadence
+      (``study.budgets.CADENCES``), ``log_every`` capped at ``train_steps``.
     - ``device`` is left as given (``auto`` is resolved where the run executes, see
       :func:`resolve_device`, so that a run's identity does not depend on the machine).
 
@@ -300,12 +325,35 @@ def resolve(config: RunConfig) -> RunConfig:
                                               dataset=config.dataset, batch_size=config.batch_size)
     if config.eval_samples is None:
         changes["eval_samples"] = BUDGETS[config.budget].eval_samples
+    steps = changes.get("train_steps", config.train_steps)
+    cadence = CADENCES[config.budget]
+    if config.log_every is None:
+        changes["log_every"] = min(cadence.log_every, steps)
+    if config.checkpoint_every is None:
+        changes["checkpoint_every"] = cadence.checkpoint_every
     return dataclasses.replace(config, **changes)
 
 
+def check_device(device: str) -> None:
+    """Refuse a CUDA device this machine does not have, before any work (``auto`` and
+    ``cpu`` always pass)."""
+    if not device.startswith("cuda"):
+        return
+    import torch  # local: config parsing stays import-light
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(device.partition(":")[2] or 0)
+    if index >= count:
+        have = f"{count} CUDA device(s) (cuda:0..cuda:{count - 1})" if count else "no CUDA device"
+        raise ConfigError("device", f"{device!r} is not available: this machine has {have}; "
+                                    f"use --device=auto or --device=cpu")
+
+
 def resolve_device(device: str) -> str:
-    """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``; anything else unchanged."""
+    """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``; anything else is checked
+    (:func:`check_device`) and returned unchanged."""
     if device != "auto":
+        check_device(device)
         return device
     import torch  # local: config parsing stays import-light
 

@@ -15,17 +15,16 @@ from pathlib import Path
 
 import torch
 
+from contracts.record import CHECKPOINT_FILE, WEIGHTS_FILE
 from lgm.data import load_dataset
-from lgm.evaluation import classifier_sha256, evaluate
-from lgm.train import seed_everything, train
-from study.build import (build_model, build_stream, reconstructor, sampler, save_images,
-                         train_config, vae_test_metrics)
+from lgm.evaluation import evaluate, verify_classifier
+from lgm.train import TrainClock, seed_everything, train
+from study.build import (build_model, build_stream, dequantized, elbo_function, reconstructor,
+                         sampler, save_images, train_config)
 from study.config import RunConfig
 
-__all__ = ["execute", "RunOutcome", "checkpoint_step", "preflight", "save_weights", "remove_checkpoint", "parameter_counts", "CHECKPOINT", "WEIGHTS"]
-
-CHECKPOINT = "checkpoint.pt"
-WEIGHTS = "model.pt"
+__all__ = ["execute", "RunOutcome", "checkpoint_step", "preflight", "save_weights",
+           "remove_checkpoint", "parameter_counts"]
 
 
 @dataclass
@@ -34,13 +33,13 @@ class RunOutcome:
     train_metrics: dict  # the last logged train/... means
     eval_metrics: dict  # eval/... (+ eval/elbo, eval/bpd, eval/kl for VAEs), model/parameters
     images: dict  # name -> file name in the run folder
-    train_seconds: float  # this call only
+    train_seconds: float  # the run's training clock, all attempts (lgm.train.TrainClock)
     eval_seconds: float
 
 
 def checkpoint_step(run_dir: Path) -> int | None:
     """The step of the run's checkpoint, or None when there is none."""
-    path = Path(run_dir) / CHECKPOINT
+    path = Path(run_dir) / CHECKPOINT_FILE
     if not path.exists():
         return None
     return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
@@ -48,17 +47,19 @@ def checkpoint_step(run_dir: Path) -> int | None:
 
 def preflight(config: RunConfig) -> None:
     """Checks that need more than the config, before any training: the dataset's fixed
-    evaluation classifier must be registered (the error names the command that trains one)."""
-    classifier_sha256(config.dataset)
+    evaluation classifier must be registered and its weight file intact (SHA-256), so a
+    missing or tampered file costs nothing (the error names the command that trains one)."""
+    verify_classifier(config.dataset)
 
 
 def execute(config: RunConfig, run_dir: Path, *, device: str, callback=None,
-            progress: bool | None = None) -> RunOutcome:
+            clock: TrainClock | None = None, progress: bool | None = None) -> RunOutcome:
     """Train (resuming from ``run_dir/checkpoint.pt`` if present) and evaluate one run.
 
     ``config`` must be resolved (``study.config.resolve``); ``callback(step, metrics)`` gets
-    the averaged ``train/...`` metrics every ``log_every`` steps. Raises
-    ``lgm.train.NonFiniteLossError`` on NaN/inf losses.
+    the averaged ``train/...`` metrics every ``log_every`` steps; ``clock`` (read it in the
+    callback) is the run's training clock. Raises ``lgm.train.NonFiniteLossError`` on
+    NaN/inf losses.
     """
     run_dir = Path(run_dir)
     preflight(config)
@@ -66,10 +67,8 @@ def execute(config: RunConfig, run_dir: Path, *, device: str, callback=None,
     model = build_model(config)
     train_data = load_dataset(config.dataset, "train")
     stream = build_stream(config, train_data, device)
-    started = time.perf_counter()
     result = train(model, stream, train_config(config, device, progress), callback=callback,
-                   checkpoint_path=run_dir / CHECKPOINT)
-    train_seconds = time.perf_counter() - started
+                   checkpoint_path=run_dir / CHECKPOINT_FILE, clock=clock)
 
     started = time.perf_counter()
     model.eval()
@@ -77,14 +76,14 @@ def execute(config: RunConfig, run_dir: Path, *, device: str, callback=None,
     metrics = evaluate(sample_fn=sampler(model, seed=config.seed, device=device),
                        dataset=config.dataset, num_samples=config.eval_samples,
                        conditional=config.conditional, reconstruct_fn=reconstructor(model),
+                       elbo_fn=elbo_function(model), dequantize=dequantized(config),
                        device=device, seed=config.seed, progress=progress)
-    if config.model == "vae":
-        metrics.update(vae_test_metrics(model, config, test, device))
     metrics.update(parameter_counts(model))
     eval_seconds = time.perf_counter() - started
     images = save_images(model, config, test, run_dir, device)
     save_weights(model, run_dir)
-    return RunOutcome(result.step, dict(result.metrics), metrics, images, train_seconds, eval_seconds)
+    return RunOutcome(result.step, dict(result.metrics), metrics, images, result.train_seconds,
+                      eval_seconds)
 
 
 def parameter_counts(model) -> dict:
@@ -99,12 +98,12 @@ def parameter_counts(model) -> dict:
 def save_weights(model, run_dir: Path) -> None:
     """The final weights (no optimizer state), written atomically as ``model.pt``."""
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    tmp = run_dir / f".{WEIGHTS}.tmp"
+    tmp = run_dir / f".{WEIGHTS_FILE}.tmp"
     torch.save(weights, tmp)
-    tmp.replace(run_dir / WEIGHTS)
+    tmp.replace(run_dir / WEIGHTS_FILE)
 
 
 def remove_checkpoint(run_dir: Path) -> None:
     """Drop the resumable checkpoint once the run's record says finished (not before:
     a kill in between must still find something to resume from)."""
-    (Path(run_dir) / CHECKPOINT).unlink(missing_ok=True)
+    (Path(run_dir) / CHECKPOINT_FILE).unlink(missing_ok=True)

@@ -17,12 +17,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 import traceback
 from pathlib import Path
 
-from study.config import FIELD_NAMES, ConfigError, RunConfig, parse_value, resolve, resolve_device
-from study.records import History, code_version, config_hash, read_record, run_id, utc_now, write_json_atomic
+from contracts.record import (FAILED, FINISHED, HISTORY_FILE, RECORD_FILE, History, new_record,
+                              read_record, utc_now, write_json_atomic)
+from lgm.train import TrainClock
+from study.config import (FIELD_NAMES, ConfigError, RunConfig, check_device, parse_value,
+                          resolve, resolve_device)
+from study.records import code_version, config_hash, run_id
 
 __all__ = ["main", "parse_run_args", "usage", "RUN_OPTIONS", "RunLock", "AlreadyRunningError",
            "EXIT_FAILED", "EXIT_USAGE", "EXIT_BUSY", "EXIT_INTERRUPTED"]
@@ -84,109 +87,134 @@ class RunLock:
 
 
 class Recorder:
-    """Writes record.json and history.jsonl, and mirrors every log to the W&B run."""
+    """Writes the run's own files: record.json (atomically) and history.jsonl."""
 
     def __init__(self, run_dir: Path, rid: str, sweep: str, config: RunConfig, previous: dict | None):
-        self.run_dir, self.wandb_run = run_dir, None
-        self.history = History(run_dir / "history.jsonl")
-        commit, dirty = code_version()
-        prior = (previous or {}).get("summary", {})
-        self.prior_train_s = float(prior.get("time/train_s") or 0.0)  # earlier attempts
+        self.run_dir = run_dir
+        self.history = History(run_dir / HISTORY_FILE)
         self.previous_wandb_id = (previous or {}).get("wandb_id")
-        self.started = time.perf_counter()
-        self.record = {
-            "run_id": rid, "sweep": sweep, "config": config.to_dict(), "status": "running",
-            "reason": None, "summary": {}, "history": "history.jsonl", "images": {},
-            "code_version": commit, "code_dirty": dirty, "wandb_dir": None, "wandb_id": None,
-            "started_at": (previous or {}).get("started_at") or utc_now(), "finished_at": None,
-            "step": 0, "attempts": (previous or {}).get("attempts", []) + [{"started_at": utc_now()}],
-        }
+        commit, dirty = code_version()
+        self.record = new_record(run=rid, sweep=sweep, config=config.to_dict(), code_version=commit,
+                                 code_dirty=dirty, previous=previous)
         self.write()
 
     def write(self) -> None:
-        write_json_atomic(self.run_dir / "record.json", self.record)
+        write_json_atomic(self.run_dir / RECORD_FILE, self.record)
 
     def attach(self, wandb_run, config: RunConfig, resumed_from: int | None) -> None:
-        self.wandb_run = wandb_run
+        """The validated config, the W&B run's id and folder, and where this attempt resumed."""
         self.record["config"] = config.to_dict()
         self.record["attempts"][-1]["resumed_from_step"] = resumed_from
         self.record["wandb_id"] = wandb_run.id
         sync_dir = Path(wandb_run.settings.sync_dir)
         self.record["wandb_dir"] = str(sync_dir.relative_to(self.run_dir)) \
             if sync_dir.is_relative_to(self.run_dir) else str(sync_dir)
-        wandb_run.define_metric("train/step")
-        for prefix in ("train/*", "eval/*", "time/*", "images/*"):
-            wandb_run.define_metric(prefix, step_metric="train/step")
         self.write()
 
-    def train_seconds(self) -> float:
-        """Wall-clock so far, summed over attempts (approximate until the run ends)."""
-        return self.prior_train_s + time.perf_counter() - self.started
-
-    def on_step(self, step: int, metrics: dict) -> None:
-        """``lgm.train`` callback: history line, W&B point, record update."""
+    def on_step(self, step: int, metrics: dict, train_seconds: float) -> list[dict]:
+        """One logged step; returns the earlier history kept on the first call (to replay)."""
         replay = self.history.append(step, metrics)
-        if self.wandb_run is not None:
-            if not self.wandb_run.resumed:  # a fresh W&B run of a resumed study run: replay
-                for entry in replay:
-                    values = {k: v for k, v in entry.items() if k != "step"}
-                    self.wandb_run.log({**values, "train/step": entry["step"]})
-            self.wandb_run.log({**metrics, "train/step": step})
         self.record["step"] = step
         self.record["summary"].update(metrics)
-        self.record["summary"]["time/train_s"] = self.train_seconds()
+        self.record["summary"]["time/train_s"] = train_seconds
         self.write()
+        return replay
 
-    def summary(self, outcome, train_s: float) -> dict:
+    def summary(self, outcome) -> dict:
         """The final summary: last logged train/... means, eval/..., model/..., time/..."""
         last = (self.history.entries() or [{}])[-1]
         summary = {k: v for k, v in last.items() if k != "step"}
         summary.update(outcome.eval_metrics)
-        summary.update({"time/train_s": train_s, "time/eval_s": outcome.eval_seconds})
+        summary.update({"time/train_s": outcome.train_seconds, "time/eval_s": outcome.eval_seconds})
         return summary
 
     def finish(self, outcome, summary: dict) -> None:
-        self.record.update(status="finished", summary=summary, images=outcome.images,
+        self.record.update(status=FINISHED, summary=summary, images=outcome.images,
                            step=outcome.step, finished_at=utc_now())
         self.write()
 
     def fail(self, reason: str, trace: str) -> None:
-        self.record.update(status="failed", reason=reason, traceback=trace, finished_at=utc_now())
+        self.record.update(status=FAILED, reason=reason, traceback=trace, finished_at=utc_now())
         self.write()
+
+
+class Logger:
+    """Mirrors the record to the W&B run: every step, then images, metrics and summary."""
+
+    def __init__(self, recorder: Recorder, wandb_run, clock: TrainClock):
+        self.recorder, self.wandb_run, self.clock = recorder, wandb_run, clock
+        wandb_run.define_metric("train/step")
+        for prefix in ("train/*", "eval/*", "time/*", "images/*"):
+            wandb_run.define_metric(prefix, step_metric="train/step")
+
+    def on_step(self, step: int, metrics: dict) -> None:
+        """``lgm.train`` callback: history line and record update, then the W&B point."""
+        replay = self.recorder.on_step(step, metrics, self.clock.seconds)
+        if not self.wandb_run.resumed:  # a fresh W&B run of a resumed study run: replay
+            for entry in replay:
+                values = {k: v for k, v in entry.items() if k != "step"}
+                self.wandb_run.log({**values, "train/step": entry["step"]})
+        self.wandb_run.log({**metrics, "train/step": step})
+
+    def finish(self, outcome, summary: dict) -> None:
+        from study.wandb_io import log_images
+
+        record = self.recorder.record
+        log_images(self.wandb_run, outcome.images, self.recorder.run_dir, step=outcome.step,
+                   caption=record["run_id"])
+        self.wandb_run.log({**outcome.eval_metrics, "train/step": outcome.step})
+        self.wandb_run.summary.update({**summary, "code_version": record["code_version"],
+                                       "run_id": record["run_id"], "sweep": record["sweep"]})
 
 
 def _wandb_config(run) -> dict:
     return {k: v for k, v in dict(run.config).items() if not k.startswith("_")}
 
 
+def _start_wandb(recorder: Recorder, config: RunConfig, rid: str, sweep: str, run_dir: Path):
+    from study.wandb_io import init_run, wandb_run_id
+
+    return init_run(config=config.to_dict(), run_dir=run_dir, name=rid, sweep=sweep,
+                    wandb_id=wandb_run_id(rid, recorder.previous_wandb_id),
+                    tags=[config.model, config.dataset, config.budget])
+
+
+def _config_from_wandb(wb, requested: RunConfig) -> RunConfig:
+    """``run.config`` back through ``RunConfig``: what W&B (or an agent) says is what runs."""
+    from_wandb = resolve(RunConfig.from_dict(_wandb_config(wb)))
+    if config_hash(from_wandb) != config_hash(requested):
+        raise ConfigError("config", "W&B's run.config differs from the --key=value arguments; "
+                                    "a sweep's command must pass ${args}")
+    config = dataclasses.replace(from_wandb, device=resolve_device(from_wandb.device))
+    wb.config.update(config.to_dict(), allow_val_change=True)
+    return config
+
+
+def _train_and_record(recorder: Recorder, wb, config: RunConfig, run_dir: Path) -> str:
+    """Train, evaluate, record and log one run; returns the printed one-line result."""
+    from study import pipeline  # local: imports torch and lgm.evaluation
+
+    recorder.attach(wb, config, pipeline.checkpoint_step(run_dir))
+    clock = TrainClock()
+    logger = Logger(recorder, wb, clock)
+    outcome = pipeline.execute(config, run_dir, device=config.device, callback=logger.on_step,
+                               clock=clock)
+    summary = recorder.summary(outcome)
+    logger.finish(outcome, summary)
+    recorder.finish(outcome, summary)
+    pipeline.remove_checkpoint(run_dir)  # only now: a kill before this still resumes
+    return ", ".join(f"{k}={v:.4g}" for k, v in summary.items()
+                     if k in ("eval/fid", "eval/is", "eval/elbo"))
+
+
 def _execute_logged(recorder: Recorder, config: RunConfig, rid: str, sweep: str, run_dir: Path) -> int:
     """W&B init → validate run.config → train/evaluate → log; failures recorded, not raised."""
-    from study import pipeline  # local: imports torch and lgm.evaluation
-    from study.wandb_io import init_run, log_images, wandb_run_id
-
     wb = None
     try:
-        wb = init_run(config=config.to_dict(), run_dir=run_dir, name=rid, sweep=sweep,
-                      wandb_id=wandb_run_id(rid, recorder.previous_wandb_id),
-                      tags=[config.model, config.dataset, config.budget])
-        from_wandb = resolve(RunConfig.from_dict(_wandb_config(wb)))
-        if config_hash(from_wandb) != config_hash(config):
-            raise ConfigError("config", "W&B's run.config differs from the --key=value arguments; "
-                                        "a sweep's command must pass ${args}")
-        device = resolve_device(from_wandb.device)
-        config = dataclasses.replace(from_wandb, device=device)
-        wb.config.update(config.to_dict(), allow_val_change=True)
-        recorder.attach(wb, config, pipeline.checkpoint_step(run_dir))
-        outcome = pipeline.execute(config, run_dir, device=device, callback=recorder.on_step)
-        summary = recorder.summary(outcome, recorder.prior_train_s + outcome.train_seconds)
-        log_images(wb, outcome.images, run_dir, step=outcome.step, caption=rid)
-        wb.log({**outcome.eval_metrics, "train/step": outcome.step})
-        wb.summary.update({**summary, "code_version": recorder.record["code_version"]})
-        recorder.finish(outcome, summary)
-        pipeline.remove_checkpoint(run_dir)  # only now: a kill before this still resumes
+        wb = _start_wandb(recorder, config, rid, sweep, run_dir)
+        result = _train_and_record(recorder, wb, _config_from_wandb(wb, config), run_dir)
         wb.finish()
-        print(f"finished {rid}: " + ", ".join(f"{k}={v:.4g}" for k, v in summary.items()
-                                               if k in ("eval/fid", "eval/is", "eval/elbo")))
+        print(f"finished {rid}: {result}")
         return 0
     except KeyboardInterrupt:
         _finish_wandb(wb, EXIT_INTERRUPTED)  # record stays "running": a re-run resumes
@@ -232,6 +260,7 @@ def main(argv: list[str]) -> int:
         options, overrides = parse_run_args(argv)
         requested = RunConfig.from_dict({**RunConfig().to_dict(), **overrides})
         config = resolve(requested)
+        check_device(config.device)  # a CUDA device this machine lacks: refused before any work
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -240,7 +269,7 @@ def main(argv: list[str]) -> int:
     run_dir = Path(options["out"]).resolve() / sweep / rid
     run_dir.mkdir(parents=True, exist_ok=True)
     previous = read_record(run_dir)
-    if previous and previous["status"] == "finished":
+    if previous and previous["status"] == FINISHED:
         print(f"already finished: {run_dir} (delete the folder to run it again)")
         return 0
     _set_threads()

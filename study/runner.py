@@ -29,8 +29,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from contracts.record import (CHECKPOINT_FILE, FAILED, FINISHED, LOG_FILE, RECORD_FILE, RUNNING,
+                              SWEEP_FILE, RecordError, read_record, utc_now, write_json_atomic)
 from study.config import RunConfig
-from study.records import RecordError, read_record, run_id, utc_now, write_json_atomic
+from study.records import run_id
 from study.run import EXIT_BUSY, EXIT_INTERRUPTED
 from study.sweepfile import Sweep, enumerate_runs
 
@@ -95,9 +97,9 @@ def plan_runs(sweep: Sweep, out: Path, *, overrides: dict | None = None, limit: 
         run_dir = out / sweep.name / rid
         record = read_record(run_dir)
         status = record["status"] if record else None
-        if status == "finished" or (status == "failed" and not retry_failed):
+        if status == FINISHED or (status == FAILED and not retry_failed):
             action = "skip"
-        elif status is not None or (run_dir / "checkpoint.pt").exists():
+        elif status is not None or (run_dir / CHECKPOINT_FILE).exists():
             action = "resume"
         else:
             action = "run"
@@ -149,7 +151,7 @@ def _launch(plan: PlannedRun, command: list[str], env: dict, position: int,
     """Run one child to completion; returns (status, reason, seconds) from its record."""
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with open(plan.run_dir / "run.log", "a") as log:
+    with open(plan.run_dir / LOG_FILE, "a") as log:
         log.write(f"==== {utc_now()} {' '.join(command)}\n")
         log.flush()
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
@@ -159,21 +161,57 @@ def _launch(plan: PlannedRun, command: list[str], env: dict, position: int,
     try:
         record = read_record(plan.run_dir)
     except RecordError as err:
-        return "failed", str(err), seconds
+        return FAILED, str(err), seconds
     if record is None:
-        return "failed", f"exit code {code} before writing a record (see {plan.run_dir / 'run.log'})", seconds
-    if record["status"] == "running":
+        return FAILED, f"exit code {code} before writing a record (see {plan.run_dir / LOG_FILE})", seconds
+    if record["status"] == RUNNING:
         if code == EXIT_INTERRUPTED:
             return "interrupted", None, seconds
         if code == EXIT_BUSY:  # another process holds the run's lock: not ours to judge
-            return "failed", "running in another process (its lock is held)", seconds
+            return FAILED, "running in another process (its lock is held)", seconds
         # Died without recording an outcome (killed, out of memory): record it so that the
         # sweep's state on disk is true; --retry-failed resumes it from its checkpoint.
         how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-        record.update(status="failed", reason=f"process {how} during the run (see run.log)",
+        record.update(status=FAILED, reason=f"process {how} during the run (see {LOG_FILE})",
                       finished_at=utc_now())
-        write_json_atomic(plan.run_dir / "record.json", record)
+        write_json_atomic(plan.run_dir / RECORD_FILE, record)
     return record["status"], record.get("reason"), seconds
+
+
+def _skipped(report: SweepReport, plans: list[PlannedRun]) -> list[PlannedRun]:
+    """Account for the runs left alone; returns those to run or resume."""
+    for plan in plans:
+        if plan.action == "skip":
+            finished = plan.previous == FINISHED
+            (report.skipped_finished if finished else report.skipped_failed).append(plan.run_id)
+    return [p for p in plans if p.action != "skip"]
+
+
+def _slots(workers: int) -> queue.Queue:
+    """Progress-bar rows 1..workers, one per concurrently running run (row 0: the sweep)."""
+    slots = queue.Queue()
+    for position in range(1, workers + 1):
+        slots.put(position)
+    return slots
+
+
+def _collect(futures: dict, report: SweepReport, bar, total: int) -> None:
+    """Account for each run as it ends; Ctrl-C marks the sweep interrupted."""
+    try:
+        for future in as_completed(futures):
+            plan = futures[future]
+            status, reason, seconds = future.result()
+            _account(report, plan, status, reason)
+            bar.update(1)
+            bar.set_postfix(done=len(report.done), failed=len(report.failed))
+            tqdm.write(f"[{len(report.done) + len(report.failed)}/{total}] {status} "
+                       f"{plan.run_id} ({plan.action}, {seconds:.0f} s)" + (f": {reason}" if reason else ""))
+    except KeyboardInterrupt:
+        # The children got the same SIGINT (same process group) and leave their
+        # records "running" with a checkpoint: the next invocation resumes them.
+        report.interrupted = True
+        for future in futures:
+            future.cancel()
 
 
 def run_sweep(sweep: Sweep, out: str | Path, *, workers: int = 1, overrides: dict | None = None,
@@ -188,53 +226,31 @@ def run_sweep(sweep: Sweep, out: str | Path, *, workers: int = 1, overrides: dic
     out = Path(out).resolve()
     plans = plan_runs(sweep, out, overrides=overrides, limit=limit, retry_failed=retry_failed)
     (out / sweep.name).mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(sweep.path, out / sweep.name / "sweep.yaml")
+    shutil.copyfile(sweep.path, out / sweep.name / SWEEP_FILE)
     report = SweepReport()
-    for plan in plans:
-        if plan.action == "skip":
-            (report.skipped_finished if plan.previous == "finished" else report.skipped_failed).append(plan.run_id)
-    todo = [p for p in plans if p.action != "skip"]
-    threads = threads or len(os.sched_getaffinity(0))
-    per_run = max(1, threads // workers)
+    todo = _skipped(report, plans)
+    env = _child_env(max(1, (threads or len(os.sched_getaffinity(0))) // workers))
     disable = None if progress is None else not progress  # None: bars only on a terminal
-    slots = queue.Queue()
-    for position in range(1, workers + 1):
-        slots.put(position)
-    started = time.perf_counter()
-    bar = tqdm(total=len(todo), desc=f"sweep {sweep.name}", unit="run", position=0,
-               disable=disable, dynamic_ncols=True)
+    slots = _slots(workers)
 
     def work(plan: PlannedRun):
         position = slots.get()
         try:
-            return _launch(plan, command(plan.config, out=out, sweep=sweep.name), _child_env(per_run),
-                           position, disable)
+            return _launch(plan, command(plan.config, out=out, sweep=sweep.name), env, position, disable)
         finally:
             slots.put(position)
 
+    started = time.perf_counter()
+    bar = tqdm(total=len(todo), desc=f"sweep {sweep.name}", unit="run", position=0,
+               disable=disable, dynamic_ncols=True)
     with bar, ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(work, plan): plan for plan in todo}
-        try:
-            for future in as_completed(futures):
-                plan = futures[future]
-                status, reason, seconds = future.result()
-                _account(report, plan, status, reason)
-                bar.update(1)
-                bar.set_postfix(done=len(report.done), failed=len(report.failed))
-                tqdm.write(f"[{len(report.done) + len(report.failed)}/{len(todo)}] {status} "
-                           f"{plan.run_id} ({plan.action}, {seconds:.0f} s)" + (f": {reason}" if reason else ""))
-        except KeyboardInterrupt:
-            # The children got the same SIGINT (same process group) and leave their
-            # records "running" with a checkpoint: the next invocation resumes them.
-            report.interrupted = True
-            for future in futures:
-                future.cancel()
+        _collect({pool.submit(work, plan): plan for plan in todo}, report, bar, len(todo))
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _account(report: SweepReport, plan: PlannedRun, status: str, reason: str | None) -> None:
-    if status == "finished":
+    if status == FINISHED:
         report.done.append(plan.run_id)
     elif status == "interrupted":
         report.interrupted = True

@@ -7,10 +7,12 @@ the study's conventions on top:
   ``sweeps`` package's schema would silently drop nested ``parameters:`` blocks, so they are
   refused here);
 - ``description`` is a YAML string holding ``question``, ``expected``, a machine-readable
-  ``prediction`` (kinds ``pairwise``, ``trend``, ``ordering``) and an optional ``note``;
-- ``method`` is ``grid`` or ``random`` (``bayes`` needs a W&B server); a random sweep is
-  enumerated with a fixed seed and needs ``run_cap`` (a W&B server key the ``sweeps`` 0.2.0
-  schema does not know, so it is checked here) or ``--limit``.
+  ``prediction`` and an optional ``note``, parsed and checked by ``contracts.sweep`` — the
+  same function the analysis uses, so a file accepted here can be tested there;
+- ``method`` is ``grid`` or ``random`` (``bayes`` needs a W&B server); every parameter of a
+  grid has a ``value`` or ``values`` (a distribution such as ``{min, max}`` cannot be
+  enumerated); a random sweep is enumerated with a fixed seed and needs ``run_cap`` (a W&B
+  server key the ``sweeps`` 0.2.0 schema does not know, so it is checked here) or ``--limit``.
 
 Every enumerated configuration is built and resolved as a ``RunConfig``, so an invalid value
 or combination anywhere in the grid is refused before anything runs.
@@ -27,18 +29,14 @@ from pathlib import Path
 
 import yaml
 
+from contracts.sweep import SweepSpecError, parameter_values, parse_sweep_config
 from study.config import FIELD_NAMES, ConfigError, RunConfig, resolve
 
-__all__ = ["SweepFileError", "Sweep", "load_sweep", "enumerate_runs", "PREDICTION_KINDS",
-           "RANDOM_SEARCH_SEED"]
+__all__ = ["SweepFileError", "Sweep", "load_sweep", "enumerate_runs", "RANDOM_SEARCH_SEED"]
 
-PREDICTION_KINDS = {"pairwise": ("parameter", "better", "worse"),
-                    "trend": ("parameter", "direction"),
-                    "ordering": ("parameter", "order")}
 METHODS = ("grid", "random")
 RANDOM_SEARCH_SEED = 0  # random sweeps enumerate the same runs every time
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_DESCRIPTION_KEYS = ("question", "expected", "prediction", "note")
 
 
 class SweepFileError(ValueError):
@@ -51,7 +49,7 @@ class Sweep:
     name: str
     method: str
     parameters: dict  # key -> W&B parameter spec ({value: x} | {values: [...]} | distribution)
-    description: dict  # question / expected / prediction / note
+    spec: object  # contracts.sweep.SweepSpec: question, expected, prediction, note
     run_cap: int | None
     raw: dict  # the file as loaded
 
@@ -93,17 +91,19 @@ def load_sweep(path: str | Path) -> Sweep:
     if raw["method"] not in METHODS:
         _fail(path, f"method: {raw['method']!r} cannot run locally; allowed: {', '.join(METHODS)}")
     _check_command(path, raw.get("command"))
-    parameters = _check_parameters(path, raw["parameters"])
+    parameters = _check_parameters(path, raw["parameters"], raw["method"])
     run_cap = raw.get("run_cap")
     if run_cap is not None and (not isinstance(run_cap, int) or isinstance(run_cap, bool) or run_cap < 1):
         _fail(path, f"run_cap: expected a positive integer, got {run_cap!r}")
-    sweep = Sweep(path, name, raw["method"], parameters, {}, run_cap, raw)
+    sweep = Sweep(path, name, raw["method"], parameters, None, run_cap, raw)
     # Build every configuration now (the whole grid; a random sweep's first draws), so that a
     # bad value or combination is reported before anything runs.
     enumerate_runs(sweep, limit=None if sweep.method == "grid" else (run_cap or 1))
-    description = _check_description(path, raw.get("description"), parameters)
-    sweep = dataclasses.replace(sweep, description=description)
-    return sweep
+    try:
+        spec = parse_sweep_config(raw, origin=path)
+    except SweepSpecError as err:
+        raise SweepFileError(str(err)) from None
+    return dataclasses.replace(sweep, spec=spec)
 
 
 def _check_command(path, command):
@@ -114,86 +114,21 @@ def _check_command(path, command):
                     "its parameters from --key=value arguments)")
 
 
-def _check_parameters(path, parameters: dict) -> dict:
+def _check_parameters(path, parameters: dict, method: str) -> dict:
+    values = parameter_values(parameters)
     for key, spec in parameters.items():
         if key not in FIELD_NAMES:
             _fail(path, f"parameters.{key}: unknown key; allowed: {', '.join(FIELD_NAMES)}")
         if "parameters" in spec:
             _fail(path, f"parameters.{key}: nested parameters blocks are not supported; keep "
                         f"parameters flat (one RunConfig field each)")
+        if method == "grid" and values[key] is None:
+            _fail(path, f"parameters.{key}: a grid sweep enumerates value/values only, got "
+                        f"{spec!r}; list the values ({{values: [...]}}) or use method: random")
     if "seed" not in parameters:
         _fail(path, "parameters.seed: missing; sweep seeds (e.g. {values: [0, 1, 2]}) so that "
                     "results carry an uncertainty")
     return dict(parameters)
-
-
-def _values_of(parameters: dict, key: str) -> list | None:
-    spec = parameters.get(key, {})
-    if "values" in spec:
-        return list(spec["values"])
-    if "value" in spec:
-        return [spec["value"]]
-    return None
-
-
-def _check_description(path, description, parameters) -> dict:
-    if not isinstance(description, str):
-        _fail(path, "description: expected a YAML block string holding question, expected "
-                    "and prediction")
-    try:
-        parsed = yaml.safe_load(description)
-    except yaml.YAMLError as err:
-        _fail(path, f"description: not valid YAML inside the string: {err}")
-    if not isinstance(parsed, dict):
-        _fail(path, "description: expected a mapping with question, expected, prediction")
-    unknown = sorted(set(parsed) - set(_DESCRIPTION_KEYS))
-    if unknown:
-        _fail(path, f"description.{unknown[0]}: unknown key; allowed: {', '.join(_DESCRIPTION_KEYS)}")
-    for key in ("question", "expected"):
-        if not isinstance(parsed.get(key), str) or not parsed[key].strip():
-            _fail(path, f"description.{key}: missing or empty")
-    _check_prediction(path, parsed.get("prediction"), parameters)
-    return parsed
-
-
-def _check_prediction(path, prediction, parameters):
-    where = "description.prediction"
-    if not isinstance(prediction, dict):
-        _fail(path, f"{where}: expected a mapping with metric, kind and parameter")
-    if not isinstance(prediction.get("metric"), str):
-        _fail(path, f"{where}.metric: expected a metric name such as eval/fid")
-    kind = prediction.get("kind")
-    if kind not in PREDICTION_KINDS:
-        _fail(path, f"{where}.kind: {kind!r} is not allowed; allowed: {', '.join(PREDICTION_KINDS)}")
-    allowed_keys = ("metric", "kind", *PREDICTION_KINDS[kind], "group_by")
-    for key in prediction:
-        if key not in allowed_keys:
-            _fail(path, f"{where}.{key}: not a key of a {kind} prediction; allowed: {', '.join(allowed_keys)}")
-    for key in PREDICTION_KINDS[kind]:
-        if key not in prediction:
-            _fail(path, f"{where}.{key}: missing (a {kind} prediction needs {', '.join(PREDICTION_KINDS[kind])})")
-    parameter = prediction["parameter"]
-    values = _values_of(parameters, parameter)
-    if values is None or len(values) < 2:
-        _fail(path, f"{where}.parameter: {parameter!r} must be a swept parameter with at least two values")
-    if kind == "pairwise":
-        for key in ("better", "worse"):
-            if prediction[key] not in values:
-                _fail(path, f"{where}.{key}: {prediction[key]!r} is not one of {parameter}'s values {values}")
-    elif kind == "trend":
-        if prediction["direction"] not in ("increasing", "decreasing"):
-            _fail(path, f"{where}.direction: {prediction['direction']!r} is not allowed; "
-                        f"allowed: increasing, decreasing")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            _fail(path, f"{where}.parameter: a trend needs numeric values, {parameter} has {values}")
-    else:
-        order = prediction["order"]
-        if not isinstance(order, list) or len(order) < 2 or any(v not in values for v in order):
-            _fail(path, f"{where}.order: expected a list of at least two of {parameter}'s values {values}")
-    group_by = prediction.get("group_by")
-    if group_by is not None and group_by not in parameters:
-        _fail(path, f"{where}.group_by: {group_by!r} is not a parameter of this sweep; "
-                    f"allowed: {', '.join(parameters)}")
 
 
 # --------------------------------------------------------------------------- enumeration

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import netrc
 import os
-import secrets
 from urllib.parse import urlparse
+
+from contracts import record as contract
 
 __all__ = ["wandb_mode", "under_agent", "wandb_run_id", "init_run", "DEFAULT_PROJECT", "log_images"]
 
@@ -53,7 +54,7 @@ def wandb_run_id(run_id: str, previous_id: str | None) -> str:
     its own syncable run."""
     if previous_id and wandb_mode() == "online":
         return previous_id
-    return f"{run_id}-{secrets.token_hex(3)}"
+    return contract.wandb_id(run_id)
 
 
 def init_run(*, config: dict, run_dir, name: str, wandb_id: str, sweep: str, tags: list[str]):

@@ -1,10 +1,14 @@
-"""The study → analysis contract in executable form: fake run folders and a fake W&B API.
+"""The study → analysis contract in executable form: run folders and a fake W&B API.
 
-``write_run`` writes exactly what ``python -m study sweep FILE --out DIR`` promises
-(``DIR/<sweep>/sweep.yaml``, ``DIR/<sweep>/<run_id>/record.json``, ``history.jsonl``,
-``samples.png``, ``reconstructions.png``); ``FakeApi`` serves the same runs the way
-``wandb.Api()`` does (``runs``, ``sweep``, ``project().sweeps()``, ``run.file().download``,
-``run.scan_history``), so both sources can be checked to give the same table.
+The numbers are hand-made (so verdicts have known answers), the records are not: every
+config is a resolved ``study.config.RunConfig`` and every record is built with
+``contracts.record.new_record``, the function the study itself writes records with, so a
+fixture cannot drift from what a run writes. ``write_run`` writes what ``python -m study
+sweep FILE --out DIR`` promises (``DIR/<sweep>/sweep.yaml``, ``DIR/<sweep>/<run_id>/record.json``,
+``history.jsonl``, ``samples.png``, ``reconstructions.png``); ``FakeApi`` serves the same runs
+the way ``wandb.Api()`` does (``runs``, ``sweep``, ``project().sweeps()``, ``run.file().download``,
+``run.scan_history``), with the summary keys the study logs, so both sources can be checked to
+give the same table.
 """
 
 from __future__ import annotations
@@ -18,14 +22,19 @@ import matplotlib.image as mpimg
 import numpy as np
 import yaml
 
+from contracts.record import FIELDS, RECORD_FILE, new_record, wandb_id, write_json_atomic
+from study.config import RunConfig, resolve
+from study.records import run_id as study_run_id
+
 CLASSIFIER = hashlib.sha256(b"fashion_mnist classifier v1").hexdigest()
 OTHER_CLASSIFIER = hashlib.sha256(b"fashion_mnist classifier v2").hexdigest()
 CODE_VERSION = "28d0b45"
-BASE_CONFIG = {"dataset": "fashion_mnist", "model": "gan", "arch": "dcgan", "latent_dim": 64,
-               "beta": 1.0, "likelihood": "bernoulli", "conditional": False,
-               "scaling": "minus_one_one", "loss": "non_saturating", "lr": 0.0002,
-               "batch_size": 64, "budget": "quick", "eval_samples": 10000, "seed": 0,
-               "device": "cpu"}
+BASE_CONFIG = {"dataset": "fashion_mnist", "model": "gan", "budget": "quick", "device": "cpu"}
+
+
+def run_config(**values) -> dict:
+    """A resolved RunConfig as its dict (what record.json's ``config`` holds)."""
+    return resolve(RunConfig.from_dict({**BASE_CONFIG, **values})).to_dict()
 
 
 def sweep_yaml(name: str, *, question: str, expected: str, prediction: dict,
@@ -34,7 +43,7 @@ def sweep_yaml(name: str, *, question: str, expected: str, prediction: dict,
     inner = {"question": question, "expected": expected, "prediction": prediction}
     if note:
         inner["note"] = note
-    return {"name": name, "program": "study/agent.py", "method": "grid",
+    return {"name": name, "program": "study/__main__.py", "method": "grid",
             "metric": {"name": prediction["metric"], "goal": "minimize"},
             "description": yaml.safe_dump(inner, sort_keys=False), "parameters": parameters}
 
@@ -71,9 +80,8 @@ def write_run(root: Path, sweep: str, *, config: dict, summary: dict, status: st
               reason: str | None = None, run_id: str | None = None, steps: int = 5,
               images: tuple = ("samples",), code_version: str = CODE_VERSION) -> Path:
     """One run folder as the study writes it; returns the folder."""
-    full = {**BASE_CONFIG, **config}
-    digest = hashlib.sha256(json.dumps(full, sort_keys=True).encode()).hexdigest()[:10]
-    run_id = run_id or f"{sweep}-{digest}"
+    full = run_config(**config)
+    run_id = run_id or study_run_id(sweep, RunConfig.from_dict(full))
     folder = Path(root) / sweep / run_id
     folder.mkdir(parents=True, exist_ok=True)
     loss0 = 2.0 + 0.1 * full["seed"]
@@ -84,15 +92,17 @@ def write_run(root: Path, sweep: str, *, config: dict, summary: dict, status: st
     (folder / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
     for name in images:
         tiny_png(folder / f"{name}.png", seed=full["seed"], brightness=min(0.9, summary.get("eval/fid", 50) / 60))
-    record = {"run_id": run_id, "sweep": sweep, "config": full, "status": status, "reason": reason,
-              "summary": summary if status != "running" else {},
-              "history": "history.jsonl", "images": {n: f"{n}.png" for n in images},
-              "code_version": code_version, "code_dirty": False, "step": 100 * steps, "attempts": [],
-              "wandb_dir": "wandb/offline-run-20261129_021500-abc123",
-              "started_at": "2026-11-29T02:15:00Z",
-              "finished_at": None if status == "running" else "2026-11-29T02:17:00Z"}
-    (folder / "wandb" / "offline-run-20261129_021500-abc123").mkdir(parents=True, exist_ok=True)
-    (folder / "record.json").write_text(json.dumps(record, indent=1))
+    record = new_record(run=run_id, sweep=sweep, config=full, code_version=code_version,
+                        code_dirty=False)
+    attempt = wandb_id(run_id)
+    record.update(status=status, reason=reason, summary=summary if status != "running" else {},
+                  images={n: f"{n}.png" for n in images}, step=100 * steps, wandb_id=attempt,
+                  wandb_dir=f"wandb/offline-run-20261129_021500-{attempt}",
+                  started_at="2026-11-29T02:15:00Z", attempts=[],
+                  finished_at=None if status == "running" else "2026-11-29T02:17:00Z")
+    assert tuple(record) == FIELDS
+    (folder / record["wandb_dir"]).mkdir(parents=True, exist_ok=True)
+    write_json_atomic(folder / RECORD_FILE, record)
     return folder
 
 
@@ -101,8 +111,7 @@ def write_run(root: Path, sweep: str, *, config: dict, summary: dict, status: st
 GAN_FID = {"minus_one_one": (20.1, 21.0, 19.6), "zero_one": (30.2, 31.5, 29.8)}
 GAN_IS = {"minus_one_one": (5.0, 5.1, 4.9), "zero_one": (6.0, 6.2, 6.1)}  # IS disagrees with FID
 VAE_FID = {0.5: (40.0, 41.0, 40.5), 1.0: (45.0, 46.2, 45.5), 4.0: (60.0, 61.5, 60.8)}
-LOSS_FID = {"hinge": (25.0, 27.0, 26.0), "non_saturating": (26.0, 25.5, 26.8),
-            "minimax": (26.5, 25.8, 27.1)}
+WIDTH_FID = {16: (25.0, 27.0, 26.0), 32: (26.0, 25.5, 26.8), 64: (26.5, 25.8, 27.1)}
 
 
 def gan_scaling(root: Path) -> None:
@@ -147,18 +156,18 @@ def vae_beta(root: Path) -> None:
                       images=("samples", "reconstructions"))
 
 
-def gan_loss(root: Path) -> None:
+def gan_width(root: Path) -> None:
     """Ordering with overlapping results: inconclusive."""
     write_sweep_file(root, sweep_yaml(
-        "gan_loss", question="Which GAN loss gives the best samples?",
-        expected="hinge, then non-saturating, then minimax.",
-        prediction={"metric": "eval/fid", "kind": "ordering", "parameter": "loss",
-                    "order": ["hinge", "non_saturating", "minimax"]},
-        parameters={"loss": {"values": ["hinge", "non_saturating", "minimax"]},
+        "gan_width", question="Does a wider DCGAN give better samples?",
+        expected="64 channels, then 32, then 16.",
+        prediction={"metric": "eval/fid", "kind": "ordering", "parameter": "width",
+                    "order": [64, 32, 16]},
+        parameters={"model": {"value": "gan"}, "width": {"values": [16, 32, 64]},
                     "seed": {"values": [0, 1, 2]}}))
-    for loss, fids in LOSS_FID.items():
+    for width, fids in WIDTH_FID.items():
         for seed, fid in enumerate(fids):
-            write_run(root, "gan_loss", config={"loss": loss, "seed": seed},
+            write_run(root, "gan_width", config={"width": width, "seed": seed},
                       summary=eval_summary(fid=fid))
 
 
@@ -167,7 +176,7 @@ def make_study(root: Path) -> Path:
     root = Path(root)
     gan_scaling(root)
     vae_beta(root)
-    gan_loss(root)
+    gan_width(root)
     return root
 
 
@@ -195,12 +204,14 @@ class FakeRun:
     """Attributes as ``wandb.apis.public.Run`` exposes them."""
 
     def __init__(self, record: dict, folder: Path, sweep: FakeSweep | None):
-        self.id = self.name = record["run_id"]
+        self.id, self.name = record["wandb_id"], record["run_id"]
         self.config = {**record["config"], "_wandb": {"cli_version": "0.31.0"}}
         self.state = {"finished": "finished", "running": "running", "failed": "crashed"}[record["status"]]
         self.sweep, self.group, self.created_at = sweep, None, record["started_at"]
         self._files = {}
-        summary = {**record["summary"], "_step": 500, "_runtime": 95.0, "code_version": record["code_version"]}
+        # As the study logs it (study.run.Logger.finish): its run id and sweep in the summary.
+        summary = {**record["summary"], "_step": 500, "_runtime": 95.0, "code_version": record["code_version"],
+                   "run_id": record["run_id"], "sweep": record["sweep"]}
         if record["status"] == "failed":
             summary.update(status="failed", reason=record["reason"])
         for name, rel in record["images"].items():

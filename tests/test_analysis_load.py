@@ -33,7 +33,7 @@ def test_one_row_per_run_with_contract_columns(runs, study):
     assert {"dataset", "model", "scaling", "beta", "seed", "device", "eval/fid", "eval/classifier_sha256",
             "train/kl", "time/train_s"} <= set(runs.columns)
     assert "seed" in config_columns(runs) and "eval/fid" not in config_columns(runs)
-    assert runs["run_id"].is_unique and set(runs["sweep"]) == {"gan_scaling", "vae_beta", "gan_loss"}
+    assert runs["run_id"].is_unique and set(runs["sweep"]) == {"gan_scaling", "vae_beta", "gan_width"}
     assert set(runs["status"]) == {"finished", "failed", "running"}
     assert (runs["code_version"] == "28d0b45").all()
 
@@ -44,7 +44,7 @@ def test_image_and_history_paths_are_absolute_and_exist(runs):
         assert all(Path(p).is_absolute() and Path(p).is_file() for p in finished[column])
     vae = runs[runs["sweep"] == "vae_beta"]
     assert vae["reconstructions_path"].notna().all()
-    assert runs[runs["sweep"] == "gan_loss"]["reconstructions_path"].isna().all()
+    assert runs[runs["sweep"] == "gan_width"]["reconstructions_path"].isna().all()
     assert runs[runs["status"] == "running"]["samples_path"].isna().all()  # absent file → None
 
 
@@ -196,8 +196,8 @@ def test_wandb_sweep_path_and_sweep_spec(study, tmp_path):
     remote = load_runs(f"lab/lgm/sweeps/{sweep_id}", api=api, cache_dir=tmp_path)
     assert set(remote["sweep"]) == {"vae_beta"} and len(remote) == 9
     assert load_sweep_spec(f"lab/lgm/sweeps/{sweep_id}", "vae_beta", api=api) == load_sweep_spec(study, "vae_beta")
-    assert load_sweep_spec("lab/lgm", "gan_loss", api=api) == load_sweep_spec(study, "gan_loss")
-    with pytest.raises(SweepSpecError, match="no sweep named 'nope'.*gan_loss"):
+    assert load_sweep_spec("lab/lgm", "gan_width", api=api) == load_sweep_spec(study, "gan_width")
+    with pytest.raises(SweepSpecError, match="no sweep named 'nope'.*gan_width"):
         load_sweep_spec("lab/lgm", "nope", api=api)
 
 

@@ -21,7 +21,7 @@ from analysis.observations import observations  # noqa: E402
 from analysis.report import SECTION_TITLES, build_report  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SWEEPS = ("gan_loss", "gan_scaling", "vae_beta")
+SWEEPS = ("gan_scaling", "gan_width", "vae_beta")
 RESAMPLES = "500"
 
 
@@ -68,7 +68,7 @@ def test_every_section_in_markdown_and_html(report, sweep):
 
 
 @pytest.mark.parametrize("sweep, verdict", [("gan_scaling", "supported"), ("vae_beta", "supported"),
-                                            ("gan_loss", "inconclusive")])
+                                            ("gan_width", "inconclusive")])
 def test_verdicts_in_the_report(report, sweep, verdict):
     assert f"**Verdict: {verdict}.**" in _section(report["md"], sweep)
 
@@ -109,14 +109,14 @@ def test_observations_found_in_the_fixture(study):
     assert "still running" in gan
     vae = " ".join(observations(runs[runs["sweep"] == "vae_beta"]))
     assert "Posterior collapse in beta=4.0: train/kl < 0.1 nats in 3 of 3 seeds" in vae
-    assert observations(runs[runs["sweep"] == "gan_loss"]) == []
+    assert observations(runs[runs["sweep"] == "gan_width"]) == []
 
 
 def test_missing_sweep_file_still_reports(study, tmp_path):
     import shutil
 
-    shutil.copytree(study / "gan_loss", tmp_path / "gan_loss")
-    (tmp_path / "gan_loss" / "sweep.yaml").unlink()
+    shutil.copytree(study / "gan_width", tmp_path / "gan_width")
+    (tmp_path / "gan_width" / "sweep.yaml").unlink()
     paths = build_report(tmp_path, tmp_path / "out", resamples=200)
     md = paths["md"].read_text()
     assert "No question could be read: no sweep.yaml" in md and "**Verdict: not tested**" in md

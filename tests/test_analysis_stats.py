@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from analysis.metrics import metric_goal
+from lgm.evaluation.registry import goal as metric_goal
 from analysis.stats import (bootstrap_interval, cohen_d, configuration_columns, determined_by, hedges_g,
                             holm, naming_columns, pairwise_test, summarize, trend_test)
 
@@ -149,12 +149,3 @@ def test_naming_columns_leave_out_what_the_chosen_columns_determine():
     assert determined_by(runs, ["model"], "arch") and not determined_by(runs, ["model"], "latent_dim")
 
 
-def test_metric_goals_agree_with_the_evaluation_package():
-    # The analysis keeps its own map (importing lgm.evaluation pulls in torch); it must not
-    # contradict the evaluation's DIRECTIONS where both define a metric.
-    metrics = pytest.importorskip("lgm.evaluation.metrics")
-    directions = getattr(metrics, "DIRECTIONS", None)
-    if directions is None:
-        pytest.skip("lgm.evaluation.metrics has no DIRECTIONS map")
-    for name, direction in directions.items():
-        assert metric_goal(f"eval/{name}") == {"min": "minimize", "max": "maximize"}[direction], name

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from analysis.errors import SweepSpecError
-from analysis.spec import Prediction, parse_prediction, parse_sweep_config
+from contracts.sweep import Prediction, parse_prediction, parse_sweep_config
 from analysis.stats import holm
 from analysis.verdict import Comparison, evaluate_prediction, judge, overall_verdict
 
@@ -168,7 +168,8 @@ def test_overall_verdict_combination():
 def sweep_config(prediction: dict, **extra) -> dict:
     inner = {"question": "Q?", "expected": "E.", "prediction": prediction, **extra}
     return {"name": "s", "method": "grid", "description": yaml.safe_dump(inner),
-            "parameters": {"scaling": {"values": ["a", "b"]}, "seed": {"values": [0, 1, 2]}}}
+            "parameters": {"scaling": {"values": ["a", "b"]}, "model": {"values": ["vae", "gan"]},
+                           "seed": {"values": [0, 1, 2]}}}
 
 
 def test_parse_a_valid_sweep_config():
@@ -177,7 +178,7 @@ def test_parse_a_valid_sweep_config():
     assert (spec.name, spec.question, spec.expected, spec.note) == ("s", "Q?", "E.", "n")
     assert spec.prediction == Prediction(metric="eval/fid", kind="pairwise", parameter="scaling",
                                          better="a", worse="b", group_by="model")
-    assert spec.parameters == {"scaling": ["a", "b"], "seed": [0, 1, 2]}
+    assert spec.parameters == {"scaling": ["a", "b"], "model": ["vae", "gan"], "seed": [0, 1, 2]}
 
 
 @pytest.mark.parametrize("prediction, message", [

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import shutil
+from pathlib import Path
 
 import pytest
+
 import torch
 
 from lgm.data import DataError, load_dataset, scale
-from lgm.evaluation.classifier import (ARCHITECTURE, WEIGHTS_DIR, ClassifierNet,
+from lgm.evaluation.classifiers import (ARCHITECTURE, WEIGHTS_DIR, ClassifierNet,
                                        ClassifierWeightsError, classifier, classifier_sha256,
                                        clear_cache, read_registry)
-from lgm.evaluation.train_classifier import (TrainConfig, _parse, canonical_command,
-                                             random_erase, random_flip, random_shift, register,
-                                             accuracy)
+from lgm.evaluation.classifier_training import (TrainConfig, accuracy, canonical_command,
+                                                random_erase, random_flip, random_shift, register)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _parse(argv):
+    """The command-line parser of the program scripts/train_classifier.py."""
+    spec = importlib.util.spec_from_file_location("train_classifier", ROOT / "scripts" / "train_classifier.py")
+    program = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(program)
+    return program.parse(argv)
 
 TARGETS = {"mnist": 0.993, "fashion_mnist": 0.93}  # required test accuracy of the shipped nets
 MARGIN = 0.01  # a 2,000-image subset's accuracy has a standard error of ~0.2-0.6 %
@@ -89,7 +101,7 @@ def test_tampered_weights_are_refused(tmp_path):
     path.write_bytes(bytes(raw))
     clear_cache()
     with pytest.raises(ClassifierWeightsError,
-                       match=r"SHA-256(.|\n)*train_classifier --dataset mnist"):
+                       match=r"SHA-256(.|\n)*train_classifier.py --dataset mnist"):
         classifier("mnist", weights_dir=folder)
 
 
@@ -103,7 +115,7 @@ def test_missing_weights_say_how_to_retrain(tmp_path):
 
 @pytest.mark.parametrize("dataset", ["cifar10", "svhn"])
 def test_untrained_dataset_gives_the_command(dataset):
-    with pytest.raises(ClassifierWeightsError, match=f"train_classifier --dataset {dataset}"):
+    with pytest.raises(ClassifierWeightsError, match=f"train_classifier.py --dataset {dataset}"):
         classifier(dataset)
     with pytest.raises(ClassifierWeightsError, match="no evaluation classifier"):
         classifier_sha256(dataset)
@@ -152,7 +164,7 @@ def test_augmentation_is_seeded():
 
 def test_canonical_command_round_trips_through_the_parser():
     config = TrainConfig("svhn", epochs=3, seed=7, lr=1e-3, erase_prob=0.0)
-    argv = canonical_command(config).split("train_classifier ", 1)[1].split()
+    argv = canonical_command(config).split("train_classifier.py ", 1)[1].split()
     parsed, _, _ = _parse(argv)
     assert parsed == config
 

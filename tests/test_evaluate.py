@@ -12,7 +12,7 @@ import lgm.evaluation.features as features_module
 from lgm.data import load_dataset, scale
 from lgm.evaluation import (ClassifierWeightsError, classifier, evaluate, extract, fid,
                             inception_score, reference_statistics)
-from lgm.evaluation.classifier import (WEIGHTS_DIR, ClassifierNet, clear_cache, file_sha256,
+from lgm.evaluation.classifiers import (WEIGHTS_DIR, ClassifierNet, clear_cache, file_sha256,
                                        read_registry)
 from lgm.evaluation.features import reference_cache_path
 
@@ -236,7 +236,7 @@ def test_evaluate_conditional_and_reconstruction(test_images):
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"metrics": ("fid", "sharpness")}, ValueError, "sharpness"),
     ({"metrics": "fid"}, ValueError, "sequence"),
-    ({"dataset": "cifar10"}, ClassifierWeightsError, "train_classifier --dataset cifar10"),
+    ({"dataset": "cifar10"}, ClassifierWeightsError, "train_classifier.py --dataset cifar10"),
     ({"conditional": True, "num_samples": 1005}, ValueError, "multiple of 10"),
     ({"num_samples": 1}, ValueError, "num_samples"),
     ({"seed": -1}, ValueError, "seed"),

@@ -14,7 +14,8 @@ import torch
 from scipy.spatial.distance import cdist
 from scipy.stats import entropy, ortho_group
 
-from lgm.evaluation.metrics import (DIRECTIONS, LOWER_IS_BETTER, METRICS, FeatureStatistics,
+from lgm.evaluation import registry
+from lgm.evaluation.metrics import (FeatureStatistics,
                                     RankDeficientCovarianceWarning, density_coverage,
                                     feature_statistics, fid, fid_from_statistics,
                                     frechet_distance, inception_score, kid, precision_recall)
@@ -389,15 +390,36 @@ def test_is_torch_and_numpy_inputs_give_identical_results(dtype):
 
 
 def test_registry_and_directions():
-    assert set(METRICS) == {"fid", "is", "kid", "precision_recall", "density_coverage"}
-    assert METRICS["fid"] is fid and METRICS["is"] is inception_score
-    assert DIRECTIONS == {"fid": "min", "kid": "min", "is": "max", "precision": "max",
-                          "recall": "max", "density": "max", "coverage": "max"}
-    assert LOWER_IS_BETTER == {"fid", "kid"}
+    assert registry.SAMPLE_METRICS == ("fid", "is", "kid", "precision_recall", "density_coverage")
+    goals = {name: o.goal for name, o in registry.OUTPUTS.items()}
+    assert {k: goals[k] for k in ("fid", "kid", "is", "precision", "recall", "density", "coverage")} == {
+        "fid": "minimize", "kid": "minimize", "is": "maximize", "precision": "maximize",
+        "recall": "maximize", "density": "maximize", "coverage": "maximize"}
+    assert {k for k, g in goals.items() if g == "minimize"} == {"fid", "kid", "fid_class", "fid_recon", "bpd"}
+    assert goals["is_std"] is None and goals["kl"] is None  # diagnostics have no direction
+    assert registry.outputs_of("is") == ["eval/is", "eval/is_std"]
+    assert registry.outputs_of("fid_class", num_classes=2) == ["eval/fid_class/0", "eval/fid_class/1"]
+    assert registry.goal("curve/kid") == registry.goal("eval/kid") == "minimize"  # namespace-free
+
+
+def test_registry_fixed_settings_are_what_evaluate_uses():
+    # hand-worked: the entry's settings reach the metric function (IS over 10 splits, k=3 / k=5)
+    assert registry.METRICS["is"].settings == {"splits": 10}
+    assert registry.METRICS["precision_recall"].settings == {"k": 3}
+    assert registry.METRICS["density_coverage"].settings == {"k": 5}
+    assert registry.METRICS["kid"].settings == {"num_subsets": 100, "subset_size": 1000}
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(60, 4)), rng.normal(size=(50, 4))
+    ref = type("Ref", (), {"features": a, "statistics": feature_statistics(a)})()
+    inputs = registry.MetricInputs(features=b, probs=None, reference=ref, seed=0, num_classes=1)
+    out = registry.compute(["fid", "precision_recall"], inputs)
+    assert out["eval/fid"] == fid(b, a)
+    assert (out["eval/precision"], out["eval/recall"]) == tuple(precision_recall(a, b, k=3))
 
 
 def test_importing_metrics_has_no_heavy_or_forbidden_imports():
-    code = ("import sys, lgm.evaluation.metrics; "
-            "bad = [m for m in ('wandb', 'study', 'analysis') if m in sys.modules]; "
+    # The analysis reads directions from the registry: it must not pull in torch.
+    code = ("import sys, lgm.evaluation.metrics, lgm.evaluation.registry, lgm.evaluation; "
+            "bad = [m for m in ('wandb', 'study', 'analysis', 'torch') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -24,7 +24,7 @@ def test_fields_are_exactly_the_sweep_parameters():
     assert FIELD_NAMES == (
         "dataset", "model", "arch", "latent_dim", "width", "beta", "likelihood", "sigma",
         "scale_sharing", "conditional", "scaling", "loss", "lr", "beta1", "beta2", "batch_size",
-        "budget", "train_steps", "eval_samples", "seed", "device")
+        "budget", "train_steps", "eval_samples", "log_every", "checkpoint_every", "seed", "device")
 
 
 def test_round_trip_through_dict():

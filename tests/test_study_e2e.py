@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from study.records import read_record
+from contracts.record import read_record
 from study.run import main as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +121,8 @@ def test_run_refuses_bad_arguments_before_any_work(tmp_path, capsys):
 def test_finished_runs_are_not_run_again(tmp_path, capsys):
     run_dir = tmp_path / "adhoc"
     from study.config import RunConfig, resolve
-    from study.records import run_id, write_json_atomic
+    from contracts.record import write_json_atomic
+    from study.records import run_id
 
     rid = run_id("adhoc", resolve(RunConfig(budget="smoke")))
     (run_dir / rid).mkdir(parents=True)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from study.cli import main as cli_main
-from study.records import read_record, run_id
+from contracts.record import read_record
+from study.records import run_id
 from study.runner import format_value, plan_runs, run_command, run_sweep
 from study.sweepfile import load_sweep
 

@@ -64,7 +64,7 @@ def _set_prediction(raw, **changes):
     (lambda r: r.update(colour="red"), "'colour' was unexpected"),
     (lambda r: r.update(command=["python", "-m", "study", "run"]), "command: must be a list of strings that passes ${args}"),
     (lambda r: r.update(description="just text"), "description: expected a mapping"),
-    (lambda r: _set_prediction(r, kind="vibes"), "description.prediction.kind: 'vibes' is not allowed"),
+    (lambda r: _set_prediction(r, kind="vibes"), "description.prediction.kind: 'vibes' unknown; allowed: pairwise"),
     (lambda r: _set_prediction(r, better="sideways"), "description.prediction.better: 'sideways' is not one of"),
     (lambda r: _set_prediction(r, parameter="model"), "description.prediction.parameter: 'model' must be a swept"),
     (lambda r: _set_prediction(r, group_by="beta"), "description.prediction.group_by: 'beta' is not a parameter"),

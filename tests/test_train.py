@@ -7,7 +7,7 @@ import torch
 
 from lgm.data import BatchStream, load_dataset
 from lgm.gan import GAN, GANConfig
-from lgm.train import (CheckpointMismatchError, NonFiniteLossError, TrainConfig, seed_everything,
+from lgm.train import (CheckpointMismatchError, NonFiniteLossError, TrainClock, TrainConfig, seed_everything,
                        train)
 from lgm.vae import VAE, VAEConfig
 
@@ -174,3 +174,24 @@ def test_unknown_model_type_is_refused(small_fashion):
     with pytest.raises(TypeError, match="allowed: VAE, GAN"):
         train(torch.nn.Linear(2, 2), _stream(small_fashion, "vae"),
               TrainConfig(steps=1, batch_size=32, progress=False))
+
+
+def test_the_training_clock_counts_loop_time_across_a_resume(small_fashion, tmp_path, monkeypatch):
+    # A fake perf_counter that advances 1 s per call makes the clock's sums exact.
+    import lgm.train as train_module
+
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: float(next(ticks)))
+    ckpt = tmp_path / "ckpt.pt"
+    first = train(_vae(False, 0), _stream(small_fashion, "vae"),
+                  TrainConfig(steps=2, batch_size=32, checkpoint_every=1, progress=False),
+                  checkpoint_path=ckpt)
+    saved = torch.load(ckpt, weights_only=True)["train_seconds"]
+    assert first.train_seconds >= saved > 0
+    clock = TrainClock()
+    seen = []
+    second = train(_vae(False, 0), _stream(small_fashion, "vae"),
+                   TrainConfig(steps=4, batch_size=32, log_every=1, progress=False),
+                   checkpoint_path=ckpt, clock=clock, callback=lambda s, m: seen.append(clock.seconds))
+    # the resumed run starts from the checkpoint's clock and only counts up from there
+    assert saved < seen[0] < seen[1] <= second.train_seconds == clock.seconds

@@ -2,26 +2,49 @@
 
 ``evaluate(sample_fn=..., dataset=...)`` is the entry point a run calls; the metric
 functions (``fid``, ``inception_score``, ``kid``, ``precision_recall``,
-``density_coverage``) work on any feature arrays; ``classifier(dataset)`` gives the
-SHA-256-checked network whose features and probabilities they are computed from.
+``density_coverage``) work on any feature arrays; ``lgm.evaluation.registry`` is the one
+table of metrics (function, settings, output keys, which way is better);
+``classifier(dataset)`` gives the SHA-256-checked network whose features and probabilities
+the metrics are computed from.
 
-Naming trap: the functions ``classifier`` and ``evaluate`` shadow the submodules of the
-same name as attributes of this package, so ``import lgm.evaluation.classifier as m``
-yields the *function*. Import from the submodules with ``from lgm.evaluation.classifier
-import ...`` (that form always resolves the module).
+Importing this package (or ``lgm.evaluation.registry``) does not import torch: the names
+that need it (``evaluate``, ``classifier``, ``extract``, ...) are loaded on first use, so
+the analysis can read the registry without a deep-learning framework.
 """
 
-from lgm.evaluation.classifier import (ClassifierNet, ClassifierWeightsError, classifier,
-                                       classifier_sha256)
-from lgm.evaluation.evaluate import METRICS, evaluate
-from lgm.evaluation.features import ReferenceStatistics, extract, reference_statistics
+from __future__ import annotations
+
+import importlib
+
 from lgm.evaluation.metrics import (density_coverage, feature_statistics, fid,
                                     fid_from_statistics, frechet_distance, inception_score, kid,
                                     precision_recall)
 
+# name -> submodule that defines it (imported on first access, PEP 562)
+_LAZY = {
+    "evaluate": "evaluator", "METRICS": "evaluator",
+    "classifier": "classifiers", "classifier_sha256": "classifiers",
+    "verify_classifier": "classifiers", "ClassifierNet": "classifiers",
+    "ClassifierWeightsError": "classifiers",
+    "extract": "features", "reference_statistics": "features",
+    "ReferenceStatistics": "features",
+}
+
 __all__ = [
-    "evaluate", "METRICS", "classifier", "classifier_sha256", "ClassifierNet",
-    "ClassifierWeightsError", "extract", "reference_statistics", "ReferenceStatistics",
-    "feature_statistics", "frechet_distance", "fid", "fid_from_statistics", "inception_score",
-    "kid", "precision_recall", "density_coverage",
+    "evaluate", "METRICS", "classifier", "classifier_sha256", "verify_classifier",
+    "ClassifierNet", "ClassifierWeightsError", "extract", "reference_statistics",
+    "ReferenceStatistics", "feature_statistics", "frechet_distance", "fid",
+    "fid_from_statistics", "inception_score", "kid", "precision_recall", "density_coverage",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'lgm.evaluation' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lgm.evaluation.{_LAZY[name]}"), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from lgm.data import SPLITS, dataset_info, load_dataset, scale
-from lgm.evaluation.classifier import ClassifierNet, classifier, classifier_sha256
+from lgm.evaluation.classifiers import ClassifierNet, classifier, classifier_sha256
 from lgm.evaluation.metrics import feature_statistics
 
 __all__ = ["extract", "check_images", "ReferenceStatistics", "reference_statistics",

@@ -13,16 +13,15 @@ returns plain Python floats, or a small named tuple of floats. Registry names:
   Kynkäänniemi et al. 2019;
 - ``density_coverage``: ``density_coverage(real, fake, k, block_size)``, Naeem et al. 2020.
 
-``DIRECTIONS`` says, per summary key, whether lower (``"min"``) or higher (``"max"``) is
-better; ``LOWER_IS_BETTER`` is the set of "min" keys.
+Which way each logged number is better, the fixed settings a run uses and the output
+keys belong to the registry entries in ``lgm.evaluation.registry``, not here. None of these
+modules imports torch (tensors are accepted once torch is loaded).
 
 Naming trap: the function ``fid`` shadows the submodule ``fid`` as an attribute of this
 package; reach the module with ``from lgm.evaluation.metrics.fid import ...``.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from ._arrays import ScoreWithStd
 from .density_coverage import DensityCoverage, density_coverage
@@ -33,25 +32,9 @@ from .kid import kid
 from .precision_recall import PrecisionRecall, precision_recall
 
 __all__ = [
-    "METRICS", "DIRECTIONS", "LOWER_IS_BETTER",
     "ScoreWithStd", "FeatureStatistics", "PrecisionRecall", "DensityCoverage",
     "RankDeficientCovarianceWarning",
     "feature_statistics", "frechet_distance", "fid", "fid_from_statistics",
     "inception_score", "kid",
     "precision_recall", "density_coverage",
 ]
-
-METRICS: dict[str, Callable] = {
-    "fid": fid,
-    "is": inception_score,
-    "kid": kid,
-    "precision_recall": precision_recall,
-    "density_coverage": density_coverage,
-}
-
-# Per summary key (what the evaluation logs and the analysis reads): which way is better.
-DIRECTIONS: dict[str, str] = {
-    "fid": "min", "kid": "min",
-    "is": "max", "precision": "max", "recall": "max", "density": "max", "coverage": "max",
-}
-LOWER_IS_BETTER: frozenset[str] = frozenset(k for k, v in DIRECTIONS.items() if v == "min")

@@ -10,10 +10,10 @@ of large traces).
 from __future__ import annotations
 
 import numbers
+import sys
 from typing import NamedTuple
 
 import numpy as np
-import torch
 
 __all__ = ["ScoreWithStd", "as_float64", "as_features", "check_int", "check_same_dim"]
 
@@ -31,7 +31,10 @@ def as_float64(x, name: str, ndim: int) -> np.ndarray:
     Raises ``TypeError`` for unsupported types and ``ValueError`` for a wrong number of
     dimensions, an empty array or non-finite entries, naming ``name`` and what was found.
     """
-    if isinstance(x, torch.Tensor):
+    # torch is looked up, not imported: a tensor can only exist once torch is loaded, and
+    # the metrics stay importable (by the analysis) without it.
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
         # detach + to(cpu, float64) in one step: works for CUDA tensors and those that
         # require grad, and never aliases the caller's storage.
         arr = x.detach().to(device="cpu", dtype=torch.float64).numpy()

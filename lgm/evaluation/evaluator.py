@@ -1,20 +1,22 @@
 """``evaluate``: the one entry point a run calls to score a generative model.
 
 Generates ``num_samples`` images with ``sample_fn`` in batches, embeds each batch once
-with the dataset's fixed classifier, and computes every requested metric from those
-features and probabilities against a cached reference (the same seeded ``num_samples``
-subset of the real training split for every run, see ``lgm.evaluation.features``):
+with the dataset's fixed classifier, and runs the registry's metrics
+(``lgm.evaluation.registry``: each entry owns its function, settings and output keys) on
+those features and probabilities against a cached reference (the same seeded
+``num_samples`` subset of the real training split for every run, see
+``lgm.evaluation.features``):
 
-- ``fid``: Fréchet distance of Gaussian fits (Heusel et al. 2017);
-- ``is``: Inception Score over 10 splits (Salimans et al. 2016), with its std;
-- ``kid``: unbiased MMD² with a cubic polynomial kernel (Bińkowski et al. 2018), with std;
-- ``precision_recall``: k-NN manifold precision/recall (Kynkäänniemi et al. 2019);
-- ``density_coverage``: Naeem et al. 2020.
-
-Conditional models also get ``eval/conditional_accuracy`` (share of samples the classifier
-assigns to the requested class) and ``eval/fid_class/<k>`` (FID of class ``k``'s samples
-against class ``k``'s real reference features). With ``reconstruct_fn`` (VAEs),
-``eval/fid_recon`` is the FID of reconstructions of real test images against the reference.
+- sample metrics, chosen with ``metrics`` (default: all): ``fid`` (Heusel et al. 2017),
+  ``is`` (Salimans et al. 2016), ``kid`` (Bińkowski et al. 2018), ``precision_recall``
+  (Kynkäänniemi et al. 2019), ``density_coverage`` (Naeem et al. 2020);
+- conditional models also get ``eval/conditional_accuracy`` (share of samples the classifier
+  assigns to the requested class) and ``eval/fid_class/<k>`` (FID of class ``k``'s samples
+  against class ``k``'s real reference features);
+- with ``reconstruct_fn`` (VAEs), ``eval/fid_recon``: the FID of reconstructions of real
+  test images against the reference;
+- with ``elbo_fn`` (VAEs), the test-set ``eval/elbo``, ``eval/bpd``, ``eval/kl`` and
+  ``eval/recon``.
 
 FID is biased in the sample count, so ``eval/num_samples`` and ``eval/classifier_sha256``
 are returned with every result: only runs that agree on both are comparable.
@@ -22,28 +24,28 @@ are returned with every result: only runs that agree on both are comparable.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
 from tqdm import tqdm
 
 from lgm.data import dataset_info, load_dataset, scale
-from lgm.evaluation.classifier import ClassifierNet, classifier, classifier_sha256
+from lgm.evaluation import registry
+from lgm.evaluation.classifiers import ClassifierNet, classifier, classifier_sha256, verify_classifier
 from lgm.evaluation.features import check_images, extract, reference_statistics
-from lgm.evaluation.metrics import METRICS as METRIC_FUNCTIONS
-from lgm.evaluation.metrics import (density_coverage, feature_statistics, fid,
-                                    fid_from_statistics, inception_score, kid, precision_recall)
 
-__all__ = ["evaluate", "METRICS", "REFERENCE_SEED", "balanced_labels"]
+__all__ = ["evaluate", "METRICS", "REFERENCE_SEED", "balanced_labels", "test_subset"]
 
-# The metric names, one per concept, as the metrics package defines them.
-METRICS = tuple(METRIC_FUNCTIONS)
+# The sample metrics ``metrics=`` chooses from (the registry's entries that need only samples).
+METRICS = registry.SAMPLE_METRICS
 # Every run compares against the same real subset, whatever its own seed: a per-run
 # reference would add the reference's sampling noise to every difference between runs.
 REFERENCE_SEED = 0
 
 SampleFn = Callable[[int, "torch.Tensor | None"], torch.Tensor]
 ReconstructFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+ElboFn = Callable[[torch.Tensor, "torch.Tensor | None", torch.Generator], dict]
 
 
 def balanced_labels(num_samples: int, num_classes: int, seed: int) -> torch.Tensor:
@@ -52,14 +54,23 @@ def balanced_labels(num_samples: int, num_classes: int, seed: int) -> torch.Tens
     return labels[torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed))]
 
 
-def _validate(sample_fn, reconstruct_fn, dataset: str, num_samples: int, conditional: bool,
-              metrics: Sequence[str], batch_size: int, seed: int) -> int:
+def test_subset(dataset: str, num_samples: int):
+    """The real test images every run's reconstructions and ELBO are scored on: the same
+    seeded subset of at most ``num_samples`` images for every run (a per-run subset would
+    add the subset's own noise to every difference between runs)."""
+    test = load_dataset(dataset, "test")
+    return test.subset(min(num_samples, len(test)), seed=REFERENCE_SEED)
+
+
+def _validate(sample_fn, reconstruct_fn, elbo_fn, dataset: str, num_samples: int,
+              conditional: bool, metrics: Sequence[str], batch_size: int, seed: int) -> int:
     """Check every argument before any work; returns the number of classes."""
     if not callable(sample_fn):
         raise TypeError(f"sample_fn must be callable as sample_fn(n, labels), got {sample_fn!r}")
-    if reconstruct_fn is not None and not callable(reconstruct_fn):
-        raise TypeError(f"reconstruct_fn must be None or callable as reconstruct_fn(x, labels), "
-                        f"got {reconstruct_fn!r}")
+    for name, fn, form in (("reconstruct_fn", reconstruct_fn, "reconstruct_fn(x, labels)"),
+                           ("elbo_fn", elbo_fn, "elbo_fn(x, labels, generator)")):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be None or callable as {form}, got {fn!r}")
     info = dataset_info(dataset)
     if isinstance(metrics, str):
         raise ValueError(f"metrics must be a sequence of names, got the string {metrics!r}; "
@@ -78,7 +89,7 @@ def _validate(sample_fn, reconstruct_fn, dataset: str, num_samples: int, conditi
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    classifier_sha256(dataset)  # no classifier for this dataset -> error naming the command
+    verify_classifier(dataset)  # missing, untrained or tampered weights: refused before any work
     return info.num_classes
 
 
@@ -108,8 +119,7 @@ def _embed_reconstructions(net: ClassifierNet, reconstruct_fn: ReconstructFn, da
                            device: torch.device, disable: bool | None) -> torch.Tensor:
     """Features of reconstructions of ``num_samples`` real test images (at most the whole
     split), the same seeded subset for every run."""
-    test = load_dataset(dataset, "test")
-    test = test.subset(min(num_samples, len(test)), seed=REFERENCE_SEED)
+    test = test_subset(dataset, num_samples)
     feats = []
     for start in tqdm(range(0, len(test), batch_size), desc="evaluate: reconstructions",
                       disable=disable):
@@ -122,32 +132,29 @@ def _embed_reconstructions(net: ClassifierNet, reconstruct_fn: ReconstructFn, da
     return torch.cat(feats)
 
 
-def _sample_metrics(metrics: Sequence[str], feats: torch.Tensor, probs: torch.Tensor,
-                    ref, seed: int) -> dict:
-    out = {}
-    if "fid" in metrics:
-        out["eval/fid"] = fid_from_statistics(feature_statistics(feats), ref.statistics)
-    if "is" in metrics:
-        out["eval/is"], out["eval/is_std"] = inception_score(probs, splits=10, seed=seed)
-    if "kid" in metrics:
-        out["eval/kid"], out["eval/kid_std"] = kid(feats, ref.features, seed=seed)
-    if "precision_recall" in metrics:
-        out["eval/precision"], out["eval/recall"] = precision_recall(ref.features, feats, k=3)
-    if "density_coverage" in metrics:
-        out["eval/density"], out["eval/coverage"] = density_coverage(ref.features, feats, k=5)
-    return out
-
-
-def _conditional_metrics(feats: torch.Tensor, probs: torch.Tensor, labels: torch.Tensor,
-                         ref, num_classes: int) -> dict:
-    out = {"eval/conditional_accuracy": (probs.argmax(1) == labels).double().mean().item()}
-    for k in range(num_classes):
-        out[f"eval/fid_class/{k}"] = fid(ref.features[ref.labels == k], feats[labels == k])
-    return out
+@torch.no_grad()
+def _elbo_terms(elbo_fn: ElboFn, dataset: str, num_samples: int, batch_size: int,
+                dequantize: bool, device: torch.device, seed: int) -> dict:
+    """Means over the test subset of ``elbo_fn``'s ``elbo``, ``kl`` and ``recon`` (one
+    posterior sample each). ``dequantize``: score ``(x + u) / 256`` (densities), with ``u``
+    and the posterior noise from one generator seeded by ``seed + 2``."""
+    test = test_subset(dataset, num_samples)
+    generator = torch.Generator(device=device).manual_seed(seed + 2)
+    totals = {"elbo": 0.0, "kl": 0.0, "recon": 0.0}
+    for start in range(0, len(test), batch_size):
+        raw = test.images[start:start + batch_size].to(device)
+        noise = torch.rand(raw.shape, generator=generator, device=device) if dequantize else None
+        labels = test.labels[start:start + batch_size].to(device)
+        out = elbo_fn(scale(raw, "zero_one", noise), labels, generator)
+        for key in totals:
+            totals[key] += float(out[key]) * raw.shape[0]
+    means = {k: v / len(test) for k, v in totals.items()}
+    return {**means, "dims": math.prod(test.info.shape), "dequantized": bool(dequantize)}
 
 
 def evaluate(*, sample_fn: SampleFn, dataset: str, num_samples: int = 10_000,
              conditional: bool = False, reconstruct_fn: ReconstructFn | None = None,
+             elbo_fn: ElboFn | None = None, dequantize: bool = False,
              metrics: Sequence[str] = METRICS, batch_size: int = 500,
              device: str | torch.device = "cpu", seed: int = 0,
              progress: bool | None = None) -> dict:
@@ -156,15 +163,15 @@ def evaluate(*, sample_fn: SampleFn, dataset: str, num_samples: int = 10_000,
     ``sample_fn(n, labels)`` returns ``n`` float images in [0, 1] (N×C×H×W) on any device;
     ``labels`` is ``None`` unless ``conditional``, then an int64 tensor of ``n`` requested
     classes (balanced overall, seeded order). ``reconstruct_fn(x, labels)`` maps real test
-    images in [0, 1] to reconstructions in [0, 1]. ``progress=None`` shows bars only on a
-    terminal. Keys: ``eval/fid``, ``eval/is``, ``eval/is_std``, ``eval/kid``,
-    ``eval/kid_std``, ``eval/precision``, ``eval/recall``, ``eval/density``,
-    ``eval/coverage`` (those of the requested ``metrics``), ``eval/conditional_accuracy``
-    and ``eval/fid_class/<k>`` (conditional), ``eval/fid_recon`` (with ``reconstruct_fn``),
-    ``eval/classifier_sha256``, ``eval/num_samples``.
+    images in [0, 1] to reconstructions in [0, 1]. ``elbo_fn(x, labels, generator)``
+    returns a dict with scalar ``elbo``, ``kl`` and ``recon`` (nats per image) for real test
+    images in [0, 1] (dequantized when ``dequantize``); ``labels`` are the images' classes
+    (ignore them if unconditional). ``progress=None`` shows bars only on a terminal. Keys:
+    those of the registry entries that ran (``registry.outputs_of``), plus
+    ``eval/classifier_sha256`` and ``eval/num_samples``.
     """
-    num_classes = _validate(sample_fn, reconstruct_fn, dataset, num_samples, conditional,
-                            metrics, batch_size, seed)
+    num_classes = _validate(sample_fn, reconstruct_fn, elbo_fn, dataset, num_samples,
+                            conditional, metrics, batch_size, seed)
     device = torch.device(device)
     disable = None if progress is None else not progress
     net = classifier(dataset, device)  # SHA-256 checked here, before any generation
@@ -175,14 +182,18 @@ def evaluate(*, sample_fn: SampleFn, dataset: str, num_samples: int = 10_000,
     labels = balanced_labels(num_samples, num_classes, seed) if conditional else None
     feats, probs = _embed_generated(net, sample_fn, labels, num_samples, shape, batch_size,
                                     device, disable)
-    out = _sample_metrics(metrics, feats, probs, ref, seed)
-    if conditional:
-        out.update(_conditional_metrics(feats, probs, labels, ref, num_classes))
-    if reconstruct_fn is not None:
-        recon = _embed_reconstructions(net, reconstruct_fn, dataset, num_samples, shape,
-                                       batch_size, device, disable)
-        out["eval/fid_recon"] = fid_from_statistics(feature_statistics(recon), ref.statistics)
-    out = {k: float(v) for k, v in out.items()}
-    out["eval/classifier_sha256"] = classifier_sha256(dataset)
-    out["eval/num_samples"] = int(num_samples)
+    recon = None if reconstruct_fn is None else _embed_reconstructions(
+        net, reconstruct_fn, dataset, num_samples, shape, batch_size, device, disable)
+    terms = None if elbo_fn is None else _elbo_terms(elbo_fn, dataset, num_samples, batch_size,
+                                                     dequantize, device, seed)
+    inputs = registry.MetricInputs(features=feats, probs=probs, reference=ref, seed=seed,
+                                   num_classes=num_classes, labels=labels,
+                                   reconstruction_features=recon, elbo_terms=terms)
+    available = {"samples": True, "labels": conditional, "reconstructions": recon is not None,
+                 "elbo": terms is not None}
+    names = [name for name, m in registry.METRICS.items()
+             if available[m.needs] and (m.needs != "samples" or name in metrics)]
+    out = registry.compute(names, inputs)
+    out[registry.CLASSIFIER_KEY] = classifier_sha256(dataset)
+    out[registry.NUM_SAMPLES_KEY] = int(num_samples)
     return out

@@ -1,6 +1,7 @@
-"""Train the fixed evaluation classifier of one dataset and register its weights.
+"""Training and registering the fixed evaluation classifier of one dataset (library code;
+the program is ``scripts/train_classifier.py``)::
 
-    OMP_NUM_THREADS=1 python -m lgm.evaluation.train_classifier --dataset fashion_mnist \
+    OMP_NUM_THREADS=1 python scripts/train_classifier.py --dataset fashion_mnist \
         [--epochs N] [--seed S] [--out lgm/evaluation/weights]
 
 Recipe: AdamW (Loshchilov & Hutter 2019) with a one-cycle learning-rate schedule (Smith &
@@ -11,20 +12,17 @@ px, random 28×28 crop), horizontal flips only where the classes are mirror-symm
 come from ``lgm.data.BatchStream`` (a pure function of ``(seed, step)``) and augmentation
 from a ``torch.Generator`` seeded from ``seed``.
 
-Writes ``<out>/<dataset>.pt`` (float32 state_dict) and updates ``<out>/registry.json``
-with the file, SHA-256, architecture, feature width, test accuracy, epochs, seed and the
-exact command, then prints the test accuracy.
+``register`` writes ``<out>/<dataset>.pt`` (float32 state_dict) and updates
+``<out>/registry.json`` with the file, SHA-256, architecture, feature width, test accuracy,
+epochs, seed and the exact command; nothing here writes anywhere unless called.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
 import shlex
-import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,10 +31,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from lgm.data import DATASETS, BatchStream, load_dataset, scale
-from lgm.evaluation.classifier import (ARCHITECTURE, FEATURE_DIM, REGISTRY_NAME, WEIGHTS_DIR,
-                                       ClassifierNet, file_sha256)
+from lgm.evaluation.classifiers import (ARCHITECTURE, FEATURE_DIM, PROGRAM, REGISTRY_NAME,
+                                        ClassifierNet, file_sha256)
 
-__all__ = ["TrainConfig", "augment", "train", "accuracy", "register", "main"]
+__all__ = ["TrainConfig", "augment", "train", "accuracy", "register", "canonical_command",
+           "FLIP_SAFE"]
 
 # Classes unchanged by a left-right mirror image; digits are not (a flipped 2 is no 2).
 FLIP_SAFE = {"fashion_mnist": True, "cifar10": True, "mnist": False, "svhn": False}
@@ -171,7 +170,7 @@ def canonical_command(config: TrainConfig) -> str:
     """Every hyper-parameter spelled out, so the command reproduces the weights even if
     the defaults change."""
     args = [f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in asdict(config).items()]
-    return "OMP_NUM_THREADS=1 python -m lgm.evaluation.train_classifier " + " ".join(args)
+    return f"OMP_NUM_THREADS=1 python {PROGRAM} " + " ".join(args)
 
 
 def state_dict_bytes(state: dict) -> bytes:
@@ -210,34 +209,3 @@ def register(net: ClassifierNet, config: TrainConfig, test_acc: float, out: Path
     registry[config.dataset] = entry
     _atomic_write(registry_path, (json.dumps(registry, indent=2, sort_keys=True) + "\n").encode())
     return entry
-
-
-def _parse(argv: list[str] | None) -> tuple[TrainConfig, Path, str]:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
-    defaults = TrainConfig("mnist")
-    for name in ("epochs", "seed", "batch_size"):
-        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("lr", "weight_decay", "erase_prob"):
-        p.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
-    p.add_argument("--shift", type=int, default=defaults.shift)
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    a = p.parse_args(argv)
-    config = TrainConfig(a.dataset, a.epochs, a.seed, a.batch_size, a.lr, a.weight_decay,
-                         a.shift, a.erase_prob)
-    return config, a.out, a.device
-
-
-def main(argv: list[str] | None = None) -> dict:
-    config, out, device = _parse(argv)
-    start = time.perf_counter()
-    net, test_acc = train(config, torch.device(device))
-    entry = register(net, config, test_acc, out, time.perf_counter() - start)
-    print(f"{config.dataset}: test accuracy {test_acc:.4%} -> {out / entry['file']} "
-          f"(sha256 {entry['sha256'][:16]}...)")
-    return entry
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

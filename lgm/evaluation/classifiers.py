@@ -4,7 +4,7 @@ FID (Heusel et al. 2017) and IS (Salimans et al. 2016) are only comparable betwe
 that embed images with the *same* network and weights. ImageNet's Inception-v3 is the
 wrong tool for 28×28 grey digits and clothes, so, as is common for MNIST-like data, each
 dataset gets a small CNN trained once on its own training split
-(``python -m lgm.evaluation.train_classifier``). The weights ship with the code in
+(``python scripts/train_classifier.py``). The weights ship with the code in
 ``lgm/evaluation/weights/``; ``registry.json`` records each file's SHA-256, the test
 accuracy and the exact command that trained it, and every metric logs that hash.
 
@@ -31,15 +31,16 @@ from torch import nn
 from lgm.data import DATASETS, dataset_info
 
 __all__ = [
-    "ARCHITECTURE", "ClassifierNet", "ClassifierWeightsError", "WEIGHTS_DIR",
-    "classifier", "classifier_sha256", "file_sha256", "read_registry", "train_command",
-    "clear_cache",
+    "ARCHITECTURE", "ClassifierNet", "ClassifierWeightsError", "WEIGHTS_DIR", "PROGRAM",
+    "classifier", "classifier_sha256", "verify_classifier", "file_sha256", "read_registry",
+    "train_command", "clear_cache", "trained_datasets",
 ]
 
 ARCHITECTURE = "cnn32-64-128"
 FEATURE_DIM = 128
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 REGISTRY_NAME = "registry.json"
+PROGRAM = "scripts/train_classifier.py"  # the program that trains and registers weights
 
 
 class ClassifierWeightsError(RuntimeError):
@@ -91,7 +92,7 @@ class ClassifierNet(nn.Module):
 
 def train_command(dataset: str) -> str:
     """The command that (re)trains the classifier of ``dataset`` with the default recipe."""
-    return f"OMP_NUM_THREADS=1 python -m lgm.evaluation.train_classifier --dataset {dataset}"
+    return f"OMP_NUM_THREADS=1 python {PROGRAM} --dataset {dataset}"
 
 
 def file_sha256(path: str | Path) -> str:
@@ -131,6 +132,21 @@ def classifier_sha256(dataset: str, weights_dir: str | Path | None = None) -> st
     return str(_entry(dataset, weights_dir)["sha256"])
 
 
+def trained_datasets(weights_dir: str | Path | None = None) -> list[str]:
+    """The datasets that have a registered classifier."""
+    return sorted(read_registry(weights_dir))
+
+
+def verify_classifier(dataset: str, weights_dir: str | Path | None = None) -> str:
+    """Check, without building the network, that ``dataset``'s classifier is registered,
+    its weight file exists, matches the recorded SHA-256 and was trained for this
+    architecture; returns the SHA-256. Runs call it before training, so a missing or
+    tampered file is reported before a training budget is spent, not after."""
+    folder = Path(weights_dir or WEIGHTS_DIR).resolve()
+    _check_weights(dataset, folder)
+    return classifier_sha256(dataset, folder)
+
+
 # --------------------------------------------------------------------------- loading
 
 _CACHE: dict[tuple[str, str, str], ClassifierNet] = {}
@@ -141,7 +157,7 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def _load_checked(dataset: str, weights_dir: Path, device: torch.device) -> ClassifierNet:
+def _check_weights(dataset: str, weights_dir: Path) -> tuple[dict, Path]:
     entry = _entry(dataset, weights_dir)
     path = weights_dir / entry["file"]
     retrain = f"retrain it with:\n  {entry.get('command') or train_command(dataset)}"
@@ -157,6 +173,11 @@ def _load_checked(dataset: str, weights_dir: Path, device: torch.device) -> Clas
         raise ClassifierWeightsError(f"{path} was trained as architecture "
                                      f"{entry.get('architecture')!r}, this code builds "
                                      f"{ARCHITECTURE!r}; {retrain}")
+    return entry, path
+
+
+def _load_checked(dataset: str, weights_dir: Path, device: torch.device) -> ClassifierNet:
+    entry, path = _check_weights(dataset, weights_dir)
     info = DATASETS[dataset]
     net = ClassifierNet(info.shape[0], info.num_classes, int(entry["feature_dim"]))
     # weights_only=True: a state_dict is plain tensors; never unpickle arbitrary objects.

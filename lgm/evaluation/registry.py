@@ -1,0 +1,222 @@
+"""The metric registry: one entry per metric owns its function, fixed settings, output keys
+and the direction in which each output is better (after stylegan2-ada's ``metric_main.py``).
+
+``lgm.evaluation.evaluate`` dispatches over :data:`METRICS`; every consumer that needs to
+know which way a key is better (the study's sweep validation, the analysis's verdicts,
+plots and sample ranking) asks :func:`goal` here. Importing this module does not import
+torch (the metric functions work on numpy arrays or tensors alike), so the analysis can
+read directions without loading a deep-learning framework.
+
+A metric's *inputs* (:class:`MetricInputs`) are computed once per evaluation and shared:
+the classifier's features and class probabilities of the generated samples, the cached
+real reference, the requested labels (conditional models), the features of reconstructions
+(VAEs) and the summed ELBO terms of real test images (VAEs). Which of them an entry needs
+is its ``needs``:
+
+- ``samples``: always available; ``evaluate(metrics=...)`` chooses among these entries;
+- ``labels``: computed whenever the evaluation is conditional;
+- ``reconstructions``: whenever a ``reconstruct_fn`` is given;
+- ``elbo``: whenever an ``elbo_fn`` is given.
+
+Keys are ``<namespace>/<name>[/<class>]``: the final evaluation logs ``eval/fid``, and
+``goal("curve/fid")`` or ``goal("eval/fid_class/3")`` read the same entry (the namespace
+says when or on what a metric was measured, not what it is).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lgm.evaluation.metrics import (density_coverage, feature_statistics, fid,
+                                    fid_from_statistics, inception_score, kid, precision_recall)
+
+__all__ = ["MINIMIZE", "MAXIMIZE", "GOALS", "NEEDS", "Output", "Metric", "MetricInputs",
+           "METRICS", "SAMPLE_METRICS", "OUTPUTS", "CLASSIFIER_KEY", "NUM_SAMPLES_KEY",
+           "PROVENANCE_KEYS", "HEADLINE_KEY", "metric_name", "goal", "known_goal", "outputs_of", "compute"]
+
+MINIMIZE, MAXIMIZE = "minimize", "maximize"
+# Logged beside every evaluation: numbers are comparable only between runs that agree on both
+# (FID is biased in the sample count; another classifier is another feature space).
+CLASSIFIER_KEY, NUM_SAMPLES_KEY = "eval/classifier_sha256", "eval/num_samples"
+PROVENANCE_KEYS = (CLASSIFIER_KEY, NUM_SAMPLES_KEY)
+# The headline sample-quality number: what sample grids are ranked by and what a table shows
+# when a sweep states no prediction.
+HEADLINE_KEY = "eval/fid"
+GOALS = (MINIMIZE, MAXIMIZE)
+NEEDS = ("samples", "labels", "reconstructions", "elbo")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One logged number: its name (the key without namespace) and which way is better.
+
+    ``goal`` None marks a diagnostic with no better direction (a standard deviation over
+    splits, a KL term). ``per_class``: logged once per class as ``<namespace>/<name>/<k>``.
+    """
+
+    name: str
+    goal: str | None
+    per_class: bool = False
+
+
+@dataclass(frozen=True)
+class MetricInputs:
+    """What the metrics of one evaluation are computed from (see the module docstring)."""
+
+    features: object           # generated samples' classifier features, N×D
+    probs: object              # their class probabilities, N×K
+    reference: object          # lgm.evaluation.features.ReferenceStatistics of real images
+    seed: int
+    num_classes: int
+    labels: object = None      # requested classes of the samples (conditional), N
+    reconstruction_features: object = None
+    elbo_terms: dict | None = None  # {"elbo", "kl", "recon"} means, "dims", "dequantized"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registry entry: ``compute(inputs, **settings)`` returns ``{name: value}`` for the
+    entry's outputs (per-class outputs as ``{"fid_class/3": ...}``)."""
+
+    name: str
+    compute: Callable[..., dict]
+    outputs: tuple
+    settings: dict = field(default_factory=dict)
+    needs: str = "samples"
+    citation: str = ""
+
+    def __call__(self, inputs: MetricInputs) -> dict:
+        return self.compute(inputs, **self.settings)
+
+
+# --------------------------------------------------------------------------- entries
+# Each adapter only unpacks the shared inputs and names the results; the formula lives in
+# lgm.evaluation.metrics.
+
+def _fid(x: MetricInputs) -> dict:
+    return {"fid": fid_from_statistics(feature_statistics(x.features), x.reference.statistics)}
+
+
+def _inception_score(x: MetricInputs, *, splits: int) -> dict:
+    mean, std = inception_score(x.probs, splits=splits, seed=x.seed)
+    return {"is": mean, "is_std": std}
+
+
+def _kid(x: MetricInputs, *, num_subsets: int, subset_size: int) -> dict:
+    mean, std = kid(x.features, x.reference.features, num_subsets=num_subsets,
+                    subset_size=subset_size, seed=x.seed)
+    return {"kid": mean, "kid_std": std}
+
+
+def _precision_recall(x: MetricInputs, *, k: int) -> dict:
+    precision, recall = precision_recall(x.reference.features, x.features, k=k)
+    return {"precision": precision, "recall": recall}
+
+
+def _density_coverage(x: MetricInputs, *, k: int) -> dict:
+    density, coverage = density_coverage(x.reference.features, x.features, k=k)
+    return {"density": density, "coverage": coverage}
+
+
+def _conditional_accuracy(x: MetricInputs) -> dict:
+    hits = (x.probs.argmax(1) == x.labels).double().mean()
+    return {"conditional_accuracy": float(hits)}
+
+
+def _fid_class(x: MetricInputs) -> dict:
+    ref = x.reference
+    return {f"fid_class/{k}": fid(ref.features[ref.labels == k], x.features[x.labels == k])
+            for k in range(x.num_classes)}
+
+
+def _fid_recon(x: MetricInputs) -> dict:
+    stats = feature_statistics(x.reconstruction_features)
+    return {"fid_recon": fid_from_statistics(stats, x.reference.statistics)}
+
+
+def _elbo(x: MetricInputs) -> dict:
+    """Test-set ELBO in nats per image, bits per dimension, KL and reconstruction term.
+
+    For densities trained on dequantized data ``(x + u) / 256`` the ELBO is shifted by
+    ``-D·log 256``, so that it bounds the 8-bit image's log-probability (Theis et al. 2016):
+    ``bpd = -elbo / (D·ln 2)``.
+    """
+    t = x.elbo_terms
+    shift = t["dims"] * math.log(256.0) if t["dequantized"] else 0.0
+    elbo = t["elbo"] - shift
+    return {"elbo": elbo, "bpd": -elbo / (t["dims"] * math.log(2.0)), "kl": t["kl"],
+            "recon": t["recon"] - shift}
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("fid", _fid, (Output("fid", MINIMIZE),), citation="Heusel et al. 2017"),
+    Metric("is", _inception_score, (Output("is", MAXIMIZE), Output("is_std", None)),
+           settings={"splits": 10}, citation="Salimans et al. 2016"),
+    Metric("kid", _kid, (Output("kid", MINIMIZE), Output("kid_std", None)),
+           settings={"num_subsets": 100, "subset_size": 1000}, citation="Bińkowski et al. 2018"),
+    Metric("precision_recall", _precision_recall,
+           (Output("precision", MAXIMIZE), Output("recall", MAXIMIZE)), settings={"k": 3},
+           citation="Kynkäänniemi et al. 2019"),
+    Metric("density_coverage", _density_coverage,
+           (Output("density", MAXIMIZE), Output("coverage", MAXIMIZE)), settings={"k": 5},
+           citation="Naeem et al. 2020"),
+    Metric("conditional_accuracy", _conditional_accuracy,
+           (Output("conditional_accuracy", MAXIMIZE),), needs="labels"),
+    Metric("fid_class", _fid_class, (Output("fid_class", MINIMIZE, per_class=True),),
+           needs="labels", citation="FID per requested class"),
+    Metric("fid_recon", _fid_recon, (Output("fid_recon", MINIMIZE),), needs="reconstructions"),
+    Metric("elbo", _elbo, (Output("elbo", MAXIMIZE), Output("bpd", MINIMIZE),
+                           Output("kl", None), Output("recon", MAXIMIZE)), needs="elbo",
+           citation="Kingma & Welling 2014; Theis et al. 2016"),
+)}
+SAMPLE_METRICS = tuple(name for name, m in METRICS.items() if m.needs == "samples")
+OUTPUTS: dict[str, Output] = {o.name: o for m in METRICS.values() for o in m.outputs}
+
+
+def metric_name(key: str) -> str:
+    """The output name of a logged key: ``eval/fid`` → ``fid``, ``eval/fid_class/3`` →
+    ``fid_class``, ``curve/kid`` → ``kid``; a bare ``fid`` is its own name."""
+    parts = str(key).split("/")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def goal(key: str) -> str:
+    """``"minimize"`` or ``"maximize"`` for a logged metric key; ``ValueError`` for a key the
+    registry does not know or that has no better direction (a diagnostic)."""
+    output = OUTPUTS.get(metric_name(key))
+    if output is None or output.goal is None:
+        known = sorted(name for name, o in OUTPUTS.items() if o.goal is not None)
+        what = "has no better direction (a diagnostic)" if output else "is not a registered metric"
+        raise ValueError(f"metric {key!r} {what}; metrics with a direction: "
+                         f"{', '.join(known)} (as eval/<name>)")
+    return output.goal
+
+
+def known_goal(key: str) -> str | None:
+    """:func:`goal`, or ``None`` where it would raise."""
+    try:
+        return goal(key)
+    except ValueError:
+        return None
+
+
+def outputs_of(name: str, *, namespace: str = "eval", num_classes: int | None = None) -> list[str]:
+    """The keys an entry logs, e.g. ``outputs_of("is")`` → ``["eval/is", "eval/is_std"]``."""
+    keys = []
+    for output in METRICS[name].outputs:
+        if output.per_class:
+            keys += [f"{namespace}/{output.name}/{k}" for k in range(num_classes or 0)]
+        else:
+            keys.append(f"{namespace}/{output.name}")
+    return keys
+
+
+def compute(names, inputs: MetricInputs, *, namespace: str = "eval") -> dict:
+    """Run the entries ``names`` on ``inputs``; keys prefixed with ``namespace``, values float."""
+    out = {}
+    for name in names:
+        for key, value in METRICS[name](inputs).items():
+            out[f"{namespace}/{key}"] = float(value)
+    return out

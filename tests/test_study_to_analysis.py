@@ -1,0 +1,104 @@
+"""End to end through both sides of the record contract: real `python -m study sweep` output
+(smoke budget, a tiny MLP VAE, 2 configurations x 3 seeds) read back by the analysis, and the
+W&B Report built from it selecting the W&B runs those offline runs really are.
+
+The sweep runs once per test session worker (module fixture); the tests share one xdist
+group so that they run on the same worker.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from contracts.record import WANDB_DIR, read_record
+from study.config import FIELD_NAMES
+
+pytestmark = pytest.mark.xdist_group("smoke_study")
+ROOT = Path(__file__).resolve().parents[1]
+PARAMETERS = {"dataset": {"value": "fashion_mnist"}, "model": {"value": "vae"},
+              "arch": {"value": "mlp"}, "width": {"value": 8}, "latent_dim": {"value": 4},
+              "budget": {"value": "smoke"}, "eval_samples": {"value": 200},
+              "beta": {"values": [1.0, 4.0]}, "seed": {"values": [0, 1, 2]}}
+DESCRIPTION = {"question": "Does beta 4 blur a tiny VAE's reconstructions?", "expected": "yes",
+               "prediction": {"metric": "eval/fid_recon", "kind": "pairwise", "parameter": "beta",
+                              "better": 1.0, "worse": 4.0}}
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("smoke_study")
+    sweep = {"name": "smoke_beta", "method": "grid", "metric": {"name": "eval/fid_recon", "goal": "minimize"},
+             "description": yaml.safe_dump(DESCRIPTION, sort_keys=False),
+             "command": ["${env}", "${interpreter}", "-m", "study", "run", "${args}"],
+             "parameters": PARAMETERS}
+    path = folder / "smoke_beta.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    out = folder / "runs"
+    done = subprocess.run([sys.executable, "-m", "study", "sweep", str(path), "--workers", "2",
+                           "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+def test_the_analysis_reads_what_the_study_wrote(runs_dir):
+    from analysis import load_runs
+    from analysis.sweeps import analyse_source
+
+    runs = load_runs(runs_dir)
+    assert len(runs) == 6 and (runs["status"] == "finished").all() and runs["set_aside"].isna().all()
+    # config columns are exactly RunConfig's fields, one name per concept
+    from analysis.load import config_columns
+
+    assert set(config_columns(runs)) == set(FIELD_NAMES)
+    for key in ("eval/fid", "eval/fid_recon", "eval/elbo", "time/train_s", "train/loss"):
+        assert runs[key].notna().all(), key
+    assert runs["samples_path"].notna().all() and runs["history_path"].notna().all()
+    _, (analysis,) = analyse_source(runs_dir, resamples=200)
+    assert analysis.spec.prediction.metric == "eval/fid_recon"
+    assert analysis.result.verdict in ("supported", "contradicted", "inconclusive")
+    assert len(analysis.result.comparisons) == 1 and analysis.result.comparisons[0].n_min == 3
+
+
+def test_the_report_is_written_from_real_runs(runs_dir, tmp_path):
+    from analysis.report import SECTION_TITLES, build_report
+
+    paths = build_report(runs_dir, tmp_path, resamples=200)
+    md = paths["md"].read_text()
+    assert "## Sweep `smoke_beta`" in md and all(f"### {t}" in md for t in SECTION_TITLES)
+    assert "finished: 6, failed: 0" in md
+
+
+def _offline_ids(runs_dir: Path) -> set:
+    """The W&B ids of the offline runs on disk: folder names offline-run-<date>_<time>-<id>."""
+    ids = set()
+    for folder in runs_dir.glob(f"*/*/{WANDB_DIR}/offline-run-*"):
+        ids.add(folder.name.split("-", 3)[3])
+    return ids
+
+
+def test_published_panels_select_the_wandb_runs_the_offline_runs_are(runs_dir, monkeypatch):
+    import wandb_workspaces.reports.v2 as wr
+
+    from analysis.publish import build_wandb_report
+
+    records = [read_record(p.parent) for p in runs_dir.glob("*/*/record.json")]
+    on_disk = _offline_ids(runs_dir)
+    assert {r["wandb_id"] for r in records} == on_disk  # one attempt each
+    assert all(r["wandb_id"] != r["run_id"] and r["wandb_id"].startswith(r["run_id"] + "-")
+               for r in records)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    report = build_wandb_report(runs_dir, project="p", entity="e", resamples=200)
+    grids = [b for b in report.blocks if isinstance(b, wr.PanelGrid)]
+    assert grids
+    for grid in grids:
+        selected = grid.runsets[0].filters
+        assert selected.startswith("ID in [")
+        assert {part.strip(" '") for part in selected[len("ID in ["):-1].split(",")} == on_disk
