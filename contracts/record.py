@@ -27,7 +27,7 @@ import secrets
 from pathlib import Path
 
 __all__ = ["RECORD_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "WEIGHTS_FILE", "SWEEP_FILE",
-           "LOG_FILE", "WANDB_DIR", "IMAGE_FILES", "STATUSES", "RUNNING", "FINISHED", "FAILED",
+           "LOG_FILE", "WANDB_DIR", "IMAGE_FILES", "SAMPLES_ARRAY_FILE", "STATUSES", "RUNNING", "FINISHED", "FAILED",
            "FIELDS", "REQUIRED", "META_COLUMNS", "RecordError", "run_id", "wandb_id",
            "utc_now", "json_safe", "write_json_atomic", "new_record", "read_record",
            "check_record", "read_history", "History", "table_row", "record_paths"]
@@ -40,6 +40,9 @@ SWEEP_FILE = "sweep.yaml"           # DIR/<sweep>/sweep.yaml: the file the runs 
 LOG_FILE = "run.log"                # the run's output when started by the local runner
 WANDB_DIR = "wandb"                 # W&B's own folder inside a run folder (never a record)
 IMAGE_FILES = {"samples": "samples.png", "reconstructions": "reconstructions.png"}
+# The images of samples.png as an array, without any title or label drawn on them (for blind
+# ratings and for re-scoring): "images" uint8 N×C×H×W, "labels" int64 N (empty if unconditional).
+SAMPLES_ARRAY_FILE = "samples.npz"
 
 STATUSES = ("running", "finished", "failed")
 RUNNING, FINISHED, FAILED = STATUSES
@@ -56,7 +59,7 @@ REQUIRED = ("run_id", "sweep", "config", "status")
 # Columns of an analysis table row that are not config keys nor logged metrics.
 META_COLUMNS = ("run_id", "sweep", "status", "reason", "code_version", "started_at",
                 "finished_at", "run_dir", "wandb_id", "reused_from", "samples_path",
-                "reconstructions_path", "history_path", "set_aside")
+                "reconstructions_path", "samples_array_path", "history_path", "set_aside")
 _IMAGE_COLUMNS = {name: f"{name}_path" for name in IMAGE_FILES}
 
 
@@ -261,6 +264,7 @@ def table_row(record: dict, *, run_dir=None, origin="run") -> dict:
                run_dir=None if run_dir is None else str(run_dir),
                wandb_id=record.get("wandb_id"), reused_from=record.get("reused_from"),
                history_path=_existing(run_dir, record.get("history")), set_aside=None,
+               samples_array_path=_existing(run_dir, SAMPLES_ARRAY_FILE),
                **{column: _existing(run_dir, images.get(name))
                   for name, column in _IMAGE_COLUMNS.items()})
     return row

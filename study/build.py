@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from contracts.record import IMAGE_FILES, SAMPLES_ARRAY_FILE
 from lgm.data import BatchStream, ImageDataset, dataset_info, scale
 from lgm.gan import GAN, GANConfig
 from lgm.images import class_rows, save_grid
@@ -105,8 +107,10 @@ def elbo_function(model: VAE | GAN):
 @torch.no_grad()
 def save_images(model: VAE | GAN, config: RunConfig, test: ImageDataset, run_dir: Path,
                 device: str) -> dict:
-    """``samples.png`` (one labelled row per class if conditional) and, for VAEs,
-    ``reconstructions.png`` (rows alternate test images and their reconstructions)."""
+    """``samples.png`` (one labelled row per class if conditional), the same samples as an
+    array without any text (``samples.npz``, see ``contracts.record.SAMPLES_ARRAY_FILE``)
+    and, for VAEs, ``reconstructions.png`` (rows alternate test images and their
+    reconstructions)."""
     info = dataset_info(config.dataset)
     generator = torch.Generator(device=device).manual_seed(config.seed + 3)
     title = f"{config.model} {config.dataset} seed {config.seed}"
@@ -114,17 +118,21 @@ def save_images(model: VAE | GAN, config: RunConfig, test: ImageDataset, run_dir
         per_class = 10
         labels = class_rows(info.num_classes, per_class, device=device)
         x = model.sample(len(labels), labels=labels, generator=generator)
-        save_grid(run_dir / "samples.png", x, ncol=per_class, row_labels=list(info.class_names), title=title)
+        save_grid(run_dir / IMAGE_FILES["samples"], x, ncol=per_class,
+                  row_labels=list(info.class_names), title=title)
     else:
+        labels = torch.zeros(0, dtype=torch.long)
         x = model.sample(64, generator=generator)
-        save_grid(run_dir / "samples.png", x, ncol=8, title=title)
-    images = {"samples": "samples.png"}
+        save_grid(run_dir / IMAGE_FILES["samples"], x, ncol=8, title=title)
+    np.savez_compressed(run_dir / SAMPLES_ARRAY_FILE, labels=labels.cpu().numpy(),
+                        images=(x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy())
+    images = {"samples": IMAGE_FILES["samples"]}
     if isinstance(model, VAE):
         subset = test.subset(32, seed=config.seed)
         real = scale(subset.images.to(device), "zero_one")
         recon = model.reconstruct(real, subset.labels.to(device) if model.conditional else None)
         rows = torch.stack([real.view(4, 8, *real.shape[1:]), recon.view(4, 8, *real.shape[1:])], 1)
-        save_grid(run_dir / "reconstructions.png", rows.reshape(-1, *real.shape[1:]), ncol=8,
+        save_grid(run_dir / IMAGE_FILES["reconstructions"], rows.reshape(-1, *real.shape[1:]), ncol=8,
                   row_labels=["data", "recon"] * 4, title=f"reconstructions ({title})")
-        images["reconstructions"] = "reconstructions.png"
+        images["reconstructions"] = IMAGE_FILES["reconstructions"]
     return images

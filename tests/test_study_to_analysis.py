@@ -61,6 +61,12 @@ def test_the_analysis_reads_what_the_study_wrote(runs_dir):
     for key in ("eval/fid", "eval/fid_recon", "eval/elbo", "time/train_s", "train/loss"):
         assert runs[key].notna().all(), key
     assert runs["samples_path"].notna().all() and runs["history_path"].notna().all()
+    import numpy as np
+
+    for path in runs["samples_array_path"]:  # the grid's images, with no text drawn on them
+        arrays = np.load(path)
+        assert arrays["images"].shape == (64, 1, 28, 28) and arrays["images"].dtype == np.uint8
+        assert arrays["labels"].shape == (0,)
     _, (analysis,) = analyse_source(runs_dir, resamples=200)
     assert analysis.spec.prediction.metric == "eval/fid_recon"
     assert analysis.result.verdict in ("supported", "contradicted", "inconclusive")
