@@ -258,8 +258,10 @@ class GAN(nn.Module):
             raise ValueError(f"z has {z.shape[0]} rows for a batch of {real.shape[0]} images")
         with torch.no_grad():  # the fake batch is a constant for D's update
             fake = self.generator(z, labels)
-        d_real = self.discriminator(real, labels)
-        d_fake = self.discriminator(fake, labels)
+        # Logits in float32 whatever the forward pass's precision: the losses' softplus and
+        # means lose the small differences that carry the gradient in bfloat16.
+        d_real = self.discriminator(real, labels).float()
+        d_fake = self.discriminator(fake, labels).float()
         return {"loss": self._loss.discriminator(d_real, d_fake),
                 "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
 
@@ -276,7 +278,7 @@ class GAN(nn.Module):
         self._check_z(z)
         if z.shape[0] != size:
             raise ValueError(f"z has {z.shape[0]} rows but {size} labels were given")
-        return {"loss": self._loss.generator(self.discriminator(self.generator(z, labels), labels))}
+        return {"loss": self._loss.generator(self.discriminator(self.generator(z, labels), labels).float())}
 
     @torch.no_grad()
     def sample(self, n: int, labels: torch.Tensor | None = None,

@@ -28,9 +28,14 @@ from lgm.data import BatchStream
 from lgm.gan import GAN
 from lgm.vae import VAE
 
-__all__ = ["TrainConfig", "TrainResult", "TrainClock", "AdamSettings", "NonFiniteLossError",
-           "CheckpointMismatchError", "train", "seed_everything", "optimizer_defaults",
-           "resolve_optimizer", "STRATEGIES"]
+__all__ = ["TrainConfig", "TrainResult", "TrainClock", "AdamSettings", "TrainMode",
+           "NonFiniteLossError", "CheckpointMismatchError", "train", "seed_everything",
+           "optimizer_defaults", "resolve_optimizer", "native_bf16", "fast_mode", "STRATEGIES",
+           "PRECISIONS", "MEMORY_FORMATS"]
+
+PRECISIONS = ("fp32", "bf16")
+MEMORY_FORMATS = ("contiguous", "channels_last")
+_MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -55,6 +60,17 @@ class AdamSettings:
     beta2: float = 0.999
 
 
+@dataclass(frozen=True)
+class TrainMode:
+    """How the training step computes: ``precision`` ``fp32`` or ``bf16`` (autocast of the
+    forward pass and the loss to bfloat16; weights, gradients and Adam stay float32) and the
+    conv tensors' ``memory_format``. Evaluation is never affected: ``train`` hands the model
+    back in float32 weights and contiguous format."""
+
+    precision: str = "fp32"
+    memory_format: str = "contiguous"
+
+
 @dataclass
 class TrainConfig:
     """Optimization settings; the model and data settings live in their own configs.
@@ -74,6 +90,8 @@ class TrainConfig:
     log_every: int = 50
     checkpoint_every: int = 500
     progress: bool | None = None  # None: a bar only when stderr is a terminal
+    precision: str = "fp32"  # see TrainMode; fast_mode() gives the family's measured choice
+    memory_format: str = "contiguous"
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
@@ -83,6 +101,10 @@ class TrainConfig:
                                  f"{0 if name == 'steps' else 1}, got {value!r}")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"TrainConfig.lr must be a positive finite number, got {self.lr!r}")
+        for name, allowed in (("precision", PRECISIONS), ("memory_format", MEMORY_FORMATS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"TrainConfig.{name} must be one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, name)!r}")
         for name in ("beta1", "beta2"):
             if getattr(self, name) is not None and not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"TrainConfig.{name} must be in [0, 1), got {getattr(self, name)!r}")
@@ -90,7 +112,8 @@ class TrainConfig:
 
 # Settings that must match between a checkpoint and the run resuming it; `steps` may grow
 # (train longer), and logging/progress settings may change freely.
-_RESUME_KEYS = ("batch_size", "lr", "beta1", "beta2", "seed")
+_RESUME_KEYS = ("batch_size", "lr", "beta1", "beta2", "seed", "precision", "memory_format")
+_RESUME_DEFAULTS = {"precision": "fp32", "memory_format": "contiguous"}  # older checkpoints
 
 
 @dataclass
@@ -141,18 +164,28 @@ def _labels_for(model, labels):
     return labels if model.config.num_classes is not None else None
 
 
+def _autocast(config: TrainConfig):
+    """The forward pass's precision context (a no-op for fp32)."""
+    device = torch.device(config.device)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
+
+
 class VAEStrategy:
     """One Adam step on ``loss = -(recon - beta * kl)`` per batch."""
 
     optimizer = AdamSettings(lr=1e-3, beta1=0.9)  # Kingma & Ba's defaults suit the ELBO
+    # Measured (benchmarks/train_step.py, one AVX-512 BF16 CPU thread): neither bf16 nor
+    # channels_last speeds the small conv VAE up (both slower), so it trains as it is.
+    fast = TrainMode("fp32", "contiguous")
 
     def __init__(self, model: VAE, config: TrainConfig):
-        self.model = model
+        self.model, self.autocast = model, lambda: _autocast(config)
         self.optimizers = {"model": _adam(model.parameters(), config)}
 
     def step(self, batch, generator, check) -> dict:
         x, y = batch
-        out = self.model.loss(x, _labels_for(self.model, y), generator=generator)
+        with self.autocast():
+            out = self.model.loss(x, _labels_for(self.model, y), generator=generator)
         check("train/loss", out["loss"])
         opt = self.optimizers["model"]
         opt.zero_grad(set_to_none=True)
@@ -166,9 +199,12 @@ class GANStrategy:
 
     # Radford et al. 2016: lr 2e-4 and beta1 0.5 (0.9 made DCGAN training oscillate).
     optimizer = AdamSettings(lr=2e-4, beta1=0.5)
+    # Measured (benchmarks/train_step.py): bf16 autocast + channels_last about halves the
+    # DCGAN's step time on a CPU with native bf16; FIDs stay within seed noise (study/README).
+    fast = TrainMode("bf16", "channels_last")
 
     def __init__(self, model: GAN, config: TrainConfig):
-        self.model = model
+        self.model, self.autocast = model, lambda: _autocast(config)
         self.optimizers = {"discriminator": _adam(model.discriminator.parameters(), config),
                            "generator": _adam(model.generator.parameters(), config)}
 
@@ -176,10 +212,12 @@ class GANStrategy:
         real, y = batch
         y = _labels_for(self.model, y)
         n, device = real.shape[0], real.device
-        d_out = self.model.discriminator_loss(real, y, z=self.model.noise(n, generator, device))
+        with self.autocast():
+            d_out = self.model.discriminator_loss(real, y, z=self.model.noise(n, generator, device))
         check("train/d_loss", d_out["loss"])
         self._update("discriminator", d_out["loss"])
-        g_out = self.model.generator_loss(y, z=self.model.noise(n, generator, device))
+        with self.autocast():
+            g_out = self.model.generator_loss(y, z=self.model.noise(n, generator, device))
         check("train/g_loss", g_out["loss"])
         self._update("generator", g_out["loss"])
         metrics = {f"train/{k}": v.detach() for k, v in d_out.items() if k != "loss"}
@@ -222,6 +260,32 @@ def _strategy_for(model, config):
     return _strategy_class(model)(model, config)
 
 
+def native_bf16(device) -> bool:
+    """Whether ``device`` computes bfloat16 natively: a CUDA device that supports it, or a
+    CPU with AVX-512 BF16 or AMX (read from /proc/cpuinfo; elsewhere assumed not — without
+    native support bf16 is emulated and slower than float32)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def fast_mode(model_or_class, device) -> TrainMode:
+    """The family's fastest training mode measured safe (``strategy.fast``) on ``device``:
+    bf16 only where the device has it natively, float32 otherwise; ``fp32`` is always a
+    valid choice instead."""
+    fast = _strategy_class(model_or_class).fast
+    precision = fast.precision if fast.precision == "fp32" or native_bf16(device) else "fp32"
+    return TrainMode(precision, fast.memory_format)
+
+
 # --------------------------------------------------------------------------- checkpoints
 
 def _rng_state(device: torch.device) -> dict:
@@ -258,7 +322,7 @@ def _load_checkpoint(path, *, model, strategy, generator, config):
     # Load on the CPU: RNG states must stay CPU byte tensors, and load_state_dict moves
     # parameters and optimizer moments onto the model's device anyway.
     state = torch.load(path, map_location="cpu", weights_only=True)
-    saved = state["train_config"]
+    saved = {**_RESUME_DEFAULTS, **state["train_config"]}
     differing = {k: (saved[k], getattr(config, k)) for k in _RESUME_KEYS if saved[k] != getattr(config, k)}
     if differing:
         detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in differing.items())
@@ -285,6 +349,11 @@ def _check_finite(step):
     return check
 
 
+def _batch(stream: BatchStream, step: int, memory_format):
+    x, y = stream.batch(step)
+    return (x if memory_format is torch.contiguous_format else x.contiguous(memory_format=memory_format)), y
+
+
 def train(model, stream: BatchStream, config: TrainConfig, *, callback=None,
           checkpoint_path: str | os.PathLike | None = None,
           clock: TrainClock | None = None) -> TrainResult:
@@ -304,7 +373,8 @@ def train(model, stream: BatchStream, config: TrainConfig, *, callback=None,
         raise ValueError(f"stream batch_size {stream.batch_size} != TrainConfig.batch_size "
                          f"{config.batch_size}; build both from the same value")
     device = torch.device(config.device)
-    model.to(device).train()
+    memory_format = _MEMORY_FORMATS[config.memory_format]
+    model.to(device=device, memory_format=memory_format).train()
     strategy = _strategy_for(model, config)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     step, sums, count, prior_seconds = 0, {}, 0, 0.0
@@ -318,7 +388,7 @@ def train(model, stream: BatchStream, config: TrainConfig, *, callback=None,
                dynamic_ncols=True, leave=False)
     with bar:
         while step < config.steps:
-            metrics = strategy.step(stream.batch(step), generator, _check_finite(step))
+            metrics = strategy.step(_batch(stream, step, memory_format), generator, _check_finite(step))
             for k, v in metrics.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
             count, step = count + 1, step + 1
@@ -337,6 +407,6 @@ def train(model, stream: BatchStream, config: TrainConfig, *, callback=None,
                                  generator=generator, sums=sums, count=count, config=config,
                                  clock=clock)
     clock.stop()
-    model.eval()
+    model.to(memory_format=torch.contiguous_format).eval()  # evaluation sees the usual layout
     return TrainResult(step=step, metrics=last, seconds=time.perf_counter() - start,
                        train_seconds=clock.seconds)

@@ -67,6 +67,7 @@ def train_config(config: RunConfig, device: str, progress: bool | None = None) -
     return TrainConfig(steps=config.train_steps, batch_size=config.batch_size, lr=config.lr,
                        beta1=config.beta1, beta2=config.beta2, seed=config.seed, device=device,
                        log_every=config.log_every, checkpoint_every=config.checkpoint_every,
+                       precision=config.precision, memory_format=config.memory_format,
                        progress=progress)
 
 

@@ -42,7 +42,7 @@ from lgm.data import DATASETS, SCALINGS
 from lgm.gan import GAN, GANConfig
 from lgm.likelihoods import (DEFAULT_SCALE_SHARING, DEFAULT_SIGMA, LIKELIHOODS, SCALE_SHARINGS,
                              GaussianFixed, GaussianLearned)
-from lgm.train import optimizer_defaults
+from lgm.train import MEMORY_FORMATS, PRECISIONS, fast_mode, optimizer_defaults
 from lgm.vae import VAE, VAEConfig
 from study.budgets import BUDGETS, CADENCES, budget_steps
 
@@ -50,6 +50,8 @@ __all__ = ["ConfigError", "RunConfig", "FAMILY_DEFAULTS", "FIELD_NAMES", "IDENTI
            "resolve", "parse_value", "resolve_device", "check_device"]
 
 MODELS = ("vae", "gan")
+MODEL_CLASSES = {"vae": VAE, "gan": GAN}
+AUTO = "auto"
 ARCHS = {"vae": lgm_vae.ARCHS, "gan": lgm_gan.ARCHS}
 SCALINGS_BY_MODEL = {"vae": lgm_vae.SCALINGS, "gan": lgm_gan.SCALINGS}
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -108,6 +110,10 @@ class RunConfig:
     log_every: int | None = field(default=None, metadata={"help": "steps per logged train/... mean (default: from budget)"})
     checkpoint_every: int | None = field(default=None, metadata={
         "help": "steps between checkpoints (default: from budget)", "identity": False})
+    precision: str = field(default="auto", metadata={
+        "help": "training precision: auto | fp32 | bf16 (auto: the family's measured fast mode)"})
+    memory_format: str = field(default="auto", metadata={
+        "help": "conv tensor layout in training: auto | contiguous | channels_last"})
     seed: int = field(default=0, metadata={"help": "seed of init, batches, noise and evaluation"})
     device: str = field(default="auto", metadata={
         "help": "auto | cpu | cuda[:N] (auto: cuda if available)", "identity": False})
@@ -225,6 +231,8 @@ def _check_values(c: RunConfig) -> None:
     _choice("scaling", c.scaling, tuple(SCALINGS))
     _choice("loss", c.loss, tuple(lgm_gan.LOSSES))
     _choice("budget", c.budget, tuple(BUDGETS))
+    _choice("precision", c.precision, (AUTO, *PRECISIONS))
+    _choice("memory_format", c.memory_format, (AUTO, *MEMORY_FORMATS))
     if not _DEVICE.match(c.device):
         raise ConfigError("device", f"{c.device!r} is not allowed; allowed: auto, cpu, cuda, cuda:N")
     for key in ("latent_dim", "width", "batch_size", "train_steps", "log_every", "checkpoint_every"):
@@ -305,7 +313,11 @@ def resolve(config: RunConfig) -> RunConfig:
     - ``train_steps``: ``None`` → ``budget_steps(budget, model, dataset, batch_size)``;
       ``eval_samples``: ``None`` → the budget's ``eval_samples``;
     - ``log_every`` / ``checkpoint_every``: ``None`` → the budget's cadence
-      (``study.budgets.CADENCES``), ``log_every`` capped at ``train_steps``.
+      (``study.budgets.CADENCES``), ``log_every`` capped at ``train_steps``;
+    - ``precision`` / ``memory_format``: ``auto`` → the family's measured fast mode on the
+      device the run will use (``lgm.train.fast_mode``). This is the one resolution that
+      depends on the machine, on purpose: bf16 results are not fp32 results, so the run id
+      differs too.
     - ``device`` is left as given (``auto`` is resolved where the run executes, see
       :func:`resolve_device`, so that a run's identity does not depend on the machine).
 
@@ -325,6 +337,7 @@ def resolve(config: RunConfig) -> RunConfig:
                                               dataset=config.dataset, batch_size=config.batch_size)
     if config.eval_samples is None:
         changes["eval_samples"] = BUDGETS[config.budget].eval_samples
+    changes.update(_training_mode(config))
     steps = changes.get("train_steps", config.train_steps)
     cadence = CADENCES[config.budget]
     if config.log_every is None:
@@ -332,6 +345,16 @@ def resolve(config: RunConfig) -> RunConfig:
     if config.checkpoint_every is None:
         changes["checkpoint_every"] = cadence.checkpoint_every
     return dataclasses.replace(config, **changes)
+
+
+def _training_mode(config: RunConfig) -> dict:
+    """``auto`` precision / memory format → the family's fast mode on the device the run
+    will use (``lgm.train.fast_mode``: bf16 only with native support); given values stay."""
+    if AUTO not in (config.precision, config.memory_format):
+        return {}
+    fast = fast_mode(MODEL_CLASSES[config.model], resolve_device(config.device))
+    return {"precision": fast.precision if config.precision == AUTO else config.precision,
+            "memory_format": fast.memory_format if config.memory_format == AUTO else config.memory_format}
 
 
 def check_device(device: str) -> None:

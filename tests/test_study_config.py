@@ -24,7 +24,7 @@ def test_fields_are_exactly_the_sweep_parameters():
     assert FIELD_NAMES == (
         "dataset", "model", "arch", "latent_dim", "width", "beta", "likelihood", "sigma",
         "scale_sharing", "conditional", "scaling", "loss", "lr", "beta1", "beta2", "batch_size",
-        "budget", "train_steps", "eval_samples", "log_every", "checkpoint_every", "seed", "device")
+        "budget", "train_steps", "eval_samples", "log_every", "checkpoint_every", "precision", "memory_format", "seed", "device")
 
 
 def test_round_trip_through_dict():
@@ -154,3 +154,20 @@ def test_config_is_frozen_and_flat():
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.beta = 2.0
     assert all(isinstance(v, (str, int, float, bool, type(None))) for v in resolve(config).to_dict().values())
+
+
+def test_auto_training_mode_is_the_familys_fast_mode_and_explicit_values_stay():
+    from lgm.gan import GAN
+    from lgm.train import fast_mode
+    from lgm.vae import VAE
+    from study.config import resolve_device
+
+    device = resolve_device("auto")
+    for model, cls in (("gan", GAN), ("vae", VAE)):
+        resolved = resolve(RunConfig(model=model))
+        fast = fast_mode(cls, device)
+        assert (resolved.precision, resolved.memory_format) == (fast.precision, fast.memory_format)
+    explicit = resolve(RunConfig(model="gan", precision="fp32", memory_format="contiguous"))
+    assert (explicit.precision, explicit.memory_format) == ("fp32", "contiguous")
+    with pytest.raises(ConfigError, match="precision: 'fp16' is not allowed; allowed: auto, fp32, bf16"):
+        RunConfig(precision="fp16")
