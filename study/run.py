@@ -9,7 +9,9 @@ The run folder is ``DIR/<sweep>/<run_id>`` (``--out`` default ``runs``; ``--swee
 the agent's sweep id, else ``adhoc``). ``record.json`` is rewritten atomically at the start
 (status ``running``), at every logged step and at the end (``finished`` or ``failed`` with
 the reason), beside ``history.jsonl``, the images and the W&B run folder. A folder whose
-run already finished is left alone; one with a checkpoint resumes from it.
+run already finished is left alone; one with a checkpoint resumes from it. A configuration
+already finished in another sweep under the same ``--out`` (same config hash) is not
+trained again: its result is reused (``study.reuse``) and logged as a W&B run of this sweep.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from lgm.train import TrainClock
 from study.config import (FIELD_NAMES, ConfigError, RunConfig, check_device, parse_value,
                           resolve, resolve_device)
 from study.records import code_version, config_hash, run_id
+from study.reuse import find_finished
 
 __all__ = ["main", "parse_run_args", "usage", "RUN_OPTIONS", "RunLock", "AlreadyRunningError",
            "EXIT_FAILED", "EXIT_USAGE", "EXIT_BUSY", "EXIT_INTERRUPTED"]
@@ -151,10 +154,14 @@ class Logger:
         """``lgm.train`` callback: history line and record update, then the W&B point."""
         replay = self.recorder.on_step(step, metrics, self.clock.seconds)
         if not self.wandb_run.resumed:  # a fresh W&B run of a resumed study run: replay
-            for entry in replay:
-                values = {k: v for k, v in entry.items() if k != "step"}
-                self.wandb_run.log({**values, "train/step": entry["step"]})
+            self.replay(replay)
         self.wandb_run.log({**metrics, "train/step": step})
+
+    def replay(self, entries: list[dict]) -> None:
+        """Log history entries (from history.jsonl) as W&B points against train/step."""
+        for entry in entries:
+            values = {k: v for k, v in entry.items() if k != "step"}
+            self.wandb_run.log({**values, "train/step": entry["step"]})
 
     def finish(self, outcome, summary: dict) -> None:
         from study.wandb_io import log_images
@@ -227,6 +234,33 @@ def _execute_logged(recorder: Recorder, config: RunConfig, rid: str, sweep: str,
         return EXIT_FAILED
 
 
+def _reuse_logged(recorder: Recorder, config: RunConfig, source: Path, run_dir: Path) -> int:
+    """Reuse the finished result in ``source`` (same config hash, another sweep): copy its
+    files, record it as this sweep's finished run, and log it as a W&B run tagged reused."""
+    from study.reuse import REUSED_TAG, copy_result, reused_record
+    from study.wandb_io import init_run, log_images, wandb_run_id
+
+    record = recorder.record
+    source_record = read_record(source)
+    copy_result(source, run_dir, source_record)
+    recorder.record = reused_record(source_record, fresh=record, source=source, target=run_dir)
+    recorder.write()  # finished, before W&B: the result is safe even if W&B fails
+    wb = init_run(config=config.to_dict(), run_dir=run_dir, name=record["run_id"],
+                  sweep=record["sweep"], wandb_id=wandb_run_id(record["run_id"], None),
+                  tags=[config.model, config.dataset, config.budget, REUSED_TAG])
+    recorder.attach(wb, config, resumed_from=None)
+    Logger(recorder, wb, TrainClock()).replay(recorder.history.entries())
+    summary = recorder.record["summary"]
+    log_images(wb, recorder.record["images"], run_dir, step=recorder.record["step"],
+               caption=record["run_id"])
+    wb.summary.update({**summary, "code_version": recorder.record["code_version"],
+                       "run_id": record["run_id"], "sweep": record["sweep"],
+                       "reused_from": recorder.record["reused_from"]})
+    wb.finish()
+    print(f"reused {record['run_id']} from {source}")
+    return 0
+
+
 def _finish_wandb(wb, exit_code: int) -> None:
     if wb is not None:
         wb.finish(exit_code=exit_code)
@@ -272,10 +306,18 @@ def main(argv: list[str]) -> int:
     if previous and previous["status"] == FINISHED:
         print(f"already finished: {run_dir} (delete the folder to run it again)")
         return 0
+    source = find_finished(Path(options["out"]).resolve(), config_hash(config), exclude=run_dir)
     _set_threads()
     try:
         with RunLock(run_dir):
             recorder = Recorder(run_dir, rid, sweep, config, previous)
+            if source is not None:
+                try:
+                    return _reuse_logged(recorder, config, source, run_dir)
+                except Exception as err:  # noqa: BLE001 — the copied result stays recorded
+                    print(f"error: reused {source}, but logging it to W&B failed: "
+                          f"{type(err).__name__}: {err}", file=sys.stderr)
+                    return EXIT_FAILED
             return _execute_logged(recorder, config, rid, sweep, run_dir)
     except AlreadyRunningError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 from contracts.record import (CHECKPOINT_FILE, FAILED, FINISHED, LOG_FILE, RECORD_FILE, RUNNING,
                               SWEEP_FILE, RecordError, read_record, utc_now, write_json_atomic)
 from study.config import RunConfig
-from study.records import run_id
+from study.records import config_hash, run_id
+from study.reuse import find_finished
 from study.run import EXIT_BUSY, EXIT_INTERRUPTED
 from study.sweepfile import Sweep, enumerate_runs
 
@@ -48,12 +49,14 @@ class PlannedRun:
     run_id: str
     run_dir: Path
     previous: str | None  # status found on disk: None (new), running, finished, failed
-    action: str  # "run" | "resume" | "skip"
+    action: str  # "run" | "resume" | "reuse" (finished in another sweep) | "skip"
+    source: Path | None = None  # the finished run folder a "reuse" copies
 
 
 @dataclass
 class SweepReport:
-    done: list = field(default_factory=list)
+    done: list = field(default_factory=list)  # finished this time (trained or reused)
+    reused: list = field(default_factory=list)  # of those, reused from another sweep
     failed: list = field(default_factory=list)  # (run_id, reason), this time
     skipped_finished: list = field(default_factory=list)
     skipped_failed: list = field(default_factory=list)  # failed earlier, not retried
@@ -67,6 +70,8 @@ class SweepReport:
     def line(self, name: str, out: Path) -> str:
         skipped = len(self.skipped_finished) + len(self.skipped_failed)
         detail = []
+        if self.reused:
+            detail.append(f"{len(self.reused)} of the done reused from other sweeps")
         if self.skipped_finished:
             detail.append(f"{len(self.skipped_finished)} finished earlier")
         if self.skipped_failed:
@@ -97,14 +102,23 @@ def plan_runs(sweep: Sweep, out: Path, *, overrides: dict | None = None, limit: 
         run_dir = out / sweep.name / rid
         record = read_record(run_dir)
         status = record["status"] if record else None
-        if status == FINISHED or (status == FAILED and not retry_failed):
+        skip = action_skip(status, retry_failed)
+        source = None if skip else find_finished(out, config_hash(config), exclude=run_dir)
+        if skip:
             action = "skip"
+        elif source is not None:
+            action = "reuse"  # the run program finds the same source and copies it
         elif status is not None or (run_dir / CHECKPOINT_FILE).exists():
             action = "resume"
         else:
             action = "run"
-        plans.append(PlannedRun(config, rid, run_dir, status, action))
+        plans.append(PlannedRun(config, rid, run_dir, status, action, source))
     return plans
+
+
+def action_skip(status: str | None, retry_failed: bool) -> bool:
+    """Finished runs are never run again; failed ones only when asked."""
+    return status == FINISHED or (status == FAILED and not retry_failed)
 
 
 def _child_env(threads_per_run: int) -> dict:
@@ -252,6 +266,8 @@ def run_sweep(sweep: Sweep, out: str | Path, *, workers: int = 1, overrides: dic
 def _account(report: SweepReport, plan: PlannedRun, status: str, reason: str | None) -> None:
     if status == FINISHED:
         report.done.append(plan.run_id)
+        if plan.action == "reuse":
+            report.reused.append(plan.run_id)
     elif status == "interrupted":
         report.interrupted = True
     else:

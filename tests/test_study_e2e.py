@@ -158,3 +158,37 @@ def test_unchanged_under_a_wandb_agent(tmp_path):
     summary = record["summary"]
     assert 0.0 <= summary["eval/conditional_accuracy"] <= 1.0
     assert sorted(k for k in summary if k.startswith("eval/fid_class/")) == [f"eval/fid_class/{k}" for k in range(10)]
+
+
+def test_a_configuration_finished_in_one_sweep_is_reused_by_another(tmp_path):
+    """Two sweeps sharing a configuration: the second copies the first's result (no
+    training), logs its own W&B run tagged reused, and the analysis sees an ordinary run."""
+    first = _sweep_file(tmp_path, "first", {"seed": {"values": [0, 1]}})
+    second = _sweep_file(tmp_path, "second", {"seed": {"values": [1, 2]}}, better=("seed", 1, 2))  # seed 1 shared
+    out = tmp_path / "out"
+    done = subprocess.run(_sweep(first, out, "--workers", "2"), cwd=ROOT, env=_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    again = subprocess.run(_sweep(second, out, "--workers", "2"), cwd=ROOT, env=_env(), capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "done 2, failed 0, skipped 0 (1 of the done reused from other sweeps)" in again.stdout
+    records = {r["config"]["seed"]: r for r in _runs(out, "second")}
+    reused, trained = records[1], records[2]
+    (source,) = [r for r in _runs(out, "first") if r["config"]["seed"] == 1]
+    assert trained["reused_from"] is None and reused["reused_from"] == f"../../first/{source['run_id']}"
+    assert reused["summary"] == source["summary"] and reused["code_version"] == source["code_version"]
+    assert reused["run_id"].startswith("second-") and reused["run_id"][-10:] == source["run_id"][-10:]
+    run_dir = out / "second" / reused["run_id"]
+    for name in ("history.jsonl", "samples.png", "samples.npz", "model.pt"):
+        assert (run_dir / name).read_bytes() == (out / "first" / source["run_id"] / name).read_bytes()
+    assert not (run_dir / "checkpoint.pt").exists()
+    assert "reused" in (run_dir / "run.log").read_text()
+    # its own W&B run, tagged reused, with the whole history replayed
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    assert reused["wandb_id"] in offline.name and reused["wandb_id"] != source["wandb_id"]
+    from analysis import load_runs
+
+    table = load_runs(out / "second")
+    assert len(table) == 2 and (table["status"] == "finished").all()
+    assert table.set_index("seed").loc[1, "eval/fid"] == source["summary"]["eval/fid"]
