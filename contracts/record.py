@@ -120,7 +120,8 @@ def new_record(*, run: str, sweep: str, config: dict, code_version: str, code_di
     record.update(run_id=run, sweep=sweep, config=dict(config), status=RUNNING, summary={},
                   history=HISTORY_FILE, images={}, code_version=code_version,
                   code_dirty=bool(code_dirty), started_at=previous.get("started_at") or utc_now(),
-                  step=0, attempts=list(previous.get("attempts") or []) + [{"started_at": utc_now()}])
+                  step=0, attempts=list(previous.get("attempts") or [])
+                  + [{"started_at": utc_now(), "pid": os.getpid()}])
     return record
 
 

@@ -2,7 +2,7 @@
 
     python -m study run [--out DIR] [--sweep NAME] [--key=value ...]     one run (what an agent runs)
     python -m study sweep FILE --workers N --out DIR [--set key=value ...] [--limit N]
-                          [--retry-failed] [--threads T]                 a whole sweep, locally
+                          [--retry-failed] [--threads T] [--cold]        a whole sweep, locally
     python -m study validate FILE [FILE ...]                             check sweep files only
 
 Bad input gets one ``error:`` line naming the key or value (never a traceback) and a
@@ -43,6 +43,9 @@ def _sweep_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="run failed runs again (resuming)")
     p.add_argument("--threads", type=int, default=None,
                    help="threads to divide among the workers (default: the CPUs this process may use)")
+    p.add_argument("--cold", action="store_true",
+                   help="start every run as a fresh `python -m study run` process (as a W&B agent "
+                        "does) instead of a warm fork of a preloaded server")
     return p
 
 
@@ -61,7 +64,8 @@ def _sweep(argv: list[str]) -> int:
         overrides = _parse_sets(args.set)
         sweep = load_sweep(args.file)
         report = run_sweep(sweep, args.out, workers=args.workers, overrides=overrides,
-                           limit=args.limit, retry_failed=args.retry_failed, threads=args.threads)
+                           limit=args.limit, retry_failed=args.retry_failed, threads=args.threads,
+                           cold=args.cold)
     except (ConfigError, SweepFileError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

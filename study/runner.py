@@ -1,8 +1,11 @@
 """The local sweep runner: every run of a sweep file, N at a time, each in its own process.
 
-Each run is a subprocess ``python -m study run --out DIR --sweep NAME --key=value ...``
-(an argument list, never a shell string), exactly what a W&B agent would start, so a crash,
-a NaN or an out-of-memory kill stays inside its run. The machine's threads are divided among
+Each run executes exactly what ``python -m study run --out DIR --sweep NAME --key=value ...``
+does (the program a W&B agent starts) in its own process, so a crash, a NaN or an
+out-of-memory kill stays inside its run. By default the processes are warm: forked from a
+server that imported torch, wandb and the study once (``study.workers``), which removes
+seconds of start-up per run; ``cold=True`` (``--cold``) starts a fresh interpreter per run
+instead (an argument list, never a shell string). The machine's threads are divided among
 the workers (``OMP_NUM_THREADS = threads // workers``, ``OMP_WAIT_POLICY=PASSIVE``).
 
 On a terminal the runner draws a sweep bar (runs done, failed, ETA) and, under it, one bar
@@ -37,7 +40,8 @@ from study.reuse import find_finished
 from study.run import EXIT_BUSY, EXIT_INTERRUPTED
 from study.sweepfile import Sweep, enumerate_runs
 
-__all__ = ["PlannedRun", "SweepReport", "plan_runs", "run_sweep", "run_command", "format_value"]
+__all__ = ["PlannedRun", "SweepReport", "plan_runs", "run_sweep", "run_command", "run_arguments",
+           "format_value"]
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 POLL_S = 0.5  # how often a worker reads its run's record.json for the progress bar
@@ -62,6 +66,7 @@ class SweepReport:
     skipped_failed: list = field(default_factory=list)  # failed earlier, not retried
     seconds: float = 0.0
     interrupted: bool = False
+    run_seconds: dict = field(default_factory=dict)  # run id -> seconds its process took, in order
 
     @property
     def ok(self) -> bool:
@@ -87,10 +92,15 @@ def format_value(value) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def run_command(config: RunConfig, *, out: Path, sweep: str) -> list[str]:
-    """The argument list of one run (every field explicit, as resolved)."""
-    return [sys.executable, "-m", "study", "run", f"--out={out}", f"--sweep={sweep}",
+def run_arguments(config: RunConfig, *, out: Path, sweep: str) -> list[str]:
+    """The ``python -m study run`` arguments of one run (every field explicit, as resolved)."""
+    return [f"--out={out}", f"--sweep={sweep}",
             *(f"--{k}={format_value(v)}" for k, v in config.to_dict().items())]
+
+
+def run_command(config: RunConfig, *, out: Path, sweep: str) -> list[str]:
+    """The command line of one run in a fresh interpreter."""
+    return [sys.executable, "-m", "study", "run", *run_arguments(config, out=out, sweep=sweep)]
 
 
 def plan_runs(sweep: Sweep, out: Path, *, overrides: dict | None = None, limit: int | None = None,
@@ -160,17 +170,24 @@ def _watch(process: subprocess.Popen, plan: PlannedRun, position: int, disable: 
     return process.returncode
 
 
+def _start(plan: PlannedRun, command: list[str], env: dict, launcher):
+    """The run's process: a warm child of ``launcher``, else ``command`` in a fresh process."""
+    log_path = plan.run_dir / LOG_FILE
+    with open(log_path, "a") as log:
+        log.write(f"==== {utc_now()} {' '.join(command)}\n")
+        log.flush()
+        if launcher is not None:
+            return launcher.start(command, log_path)
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, env=env)
+
+
 def _launch(plan: PlannedRun, command: list[str], env: dict, position: int,
-            disable: bool | None) -> tuple[str, str | None, float]:
+            disable: bool | None, launcher=None) -> tuple[str, str | None, float]:
     """Run one child to completion; returns (status, reason, seconds) from its record."""
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with open(plan.run_dir / LOG_FILE, "a") as log:
-        log.write(f"==== {utc_now()} {' '.join(command)}\n")
-        log.flush()
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, env=env)
-        code = _watch(process, plan, position, disable)
+    code = _watch(_start(plan, command, env, launcher), plan, position, disable)
     seconds = time.perf_counter() - started
     try:
         record = read_record(plan.run_dir)
@@ -216,6 +233,7 @@ def _collect(futures: dict, report: SweepReport, bar, total: int) -> None:
             plan = futures[future]
             status, reason, seconds = future.result()
             _account(report, plan, status, reason)
+            report.run_seconds[plan.run_id] = seconds
             bar.update(1)
             bar.set_postfix(done=len(report.done), failed=len(report.failed))
             tqdm.write(f"[{len(report.done) + len(report.failed)}/{total}] {status} "
@@ -230,10 +248,12 @@ def _collect(futures: dict, report: SweepReport, bar, total: int) -> None:
 
 def run_sweep(sweep: Sweep, out: str | Path, *, workers: int = 1, overrides: dict | None = None,
               limit: int | None = None, retry_failed: bool = False, threads: int | None = None,
-              command=run_command, progress: bool | None = None) -> SweepReport:
+              command=None, cold: bool = False, progress: bool | None = None) -> SweepReport:
     """Run (or resume) every run of ``sweep`` under ``out``; returns what happened.
 
-    ``command(config, out=, sweep=)`` builds each run's argument list (tests inject a fake).
+    Runs are warm children (``study.workers``) unless ``cold``, or unless ``command`` is
+    given: ``command(config, out=, sweep=)`` builds a fresh process's argument list (tests
+    inject a fake program that way).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -246,11 +266,18 @@ def run_sweep(sweep: Sweep, out: str | Path, *, workers: int = 1, overrides: dic
     env = _child_env(max(1, (threads or len(os.sched_getaffinity(0))) // workers))
     disable = None if progress is None else not progress  # None: bars only on a terminal
     slots = _slots(workers)
+    launcher = None
+    if command is None and not cold and todo:
+        from study.workers import WarmLauncher
+
+        launcher = WarmLauncher(env)
+    build = command or (run_arguments if launcher is not None else run_command)
 
     def work(plan: PlannedRun):
         position = slots.get()
         try:
-            return _launch(plan, command(plan.config, out=out, sweep=sweep.name), env, position, disable)
+            return _launch(plan, build(plan.config, out=out, sweep=sweep.name), env, position,
+                           disable, launcher)
         finally:
             slots.put(position)
 

@@ -192,3 +192,36 @@ def test_a_configuration_finished_in_one_sweep_is_reused_by_another(tmp_path):
     table = load_runs(out / "second")
     assert len(table) == 2 and (table["status"] == "finished").all()
     assert table.set_index("seed").loc[1, "eval/fid"] == source["summary"]["eval/fid"]
+
+
+def test_a_warm_run_killed_mid_training_costs_only_itself(tmp_path):
+    """Warm children (forked from the preloaded server): kill -9 one run's process while it
+    trains; the other run finishes, the killed one is recorded failed and resumes from its
+    checkpoint with --retry-failed, and the next run is a fresh fork."""
+    path = _sweep_file(tmp_path, "warm", {"train_steps": {"value": 400}})
+    out = tmp_path / "out"
+    sweep = subprocess.Popen(_sweep(path, out, "--workers", "2"), cwd=ROOT, env=_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline, victim = time.monotonic() + 180, None
+    while victim is None:
+        assert sweep.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
+        for checkpoint in out.glob("warm/*/checkpoint.pt"):
+            record = read_record(checkpoint.parent)
+            if record and record["status"] == "running":
+                victim = record
+                break
+        time.sleep(0.05)
+    os.kill(victim["attempts"][-1]["pid"], signal.SIGKILL)
+    output, _ = sweep.communicate(timeout=300)
+    assert sweep.returncode == 1 and "done 1, failed 1" in output, output
+    records = {r["run_id"]: r for r in _runs(out, "warm")}
+    killed = records[victim["run_id"]]
+    assert killed["status"] == "failed" and "killed by signal 9" in killed["reason"]
+    (other,) = [r for r in records.values() if r["run_id"] != victim["run_id"]]
+    assert other["status"] == "finished"
+    assert len({r["attempts"][-1]["pid"] for r in records.values()} | {os.getpid()}) == 3  # own processes
+    again = subprocess.run(_sweep(path, out, "--workers", "2", "--retry-failed"), cwd=ROOT, env=_env(),
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    resumed = read_record(out / "warm" / victim["run_id"])
+    assert resumed["status"] == "finished" and resumed["attempts"][-1]["resumed_from_step"] > 0
