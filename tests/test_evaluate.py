@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import numpy as np
 import torch
 from torchvision.transforms.functional import gaussian_blur
 
@@ -253,3 +254,20 @@ def test_evaluate_rejects_minus_one_one_samples():
     with pytest.raises(ValueError, match="to_unit"):
         evaluate(sample_fn=lambda n, y: torch.rand(n, 1, 28, 28) * 2 - 1,
                  dataset="fashion_mnist", num_samples=200, metrics=("fid",))
+
+
+def test_reference_carries_its_knn_radii_once_computed(tmp_path, monkeypatch):
+    from lgm.evaluation.metrics.manifold import real_sq_radii
+
+    cache = tmp_path / "cache"
+    plain = reference_statistics("mnist", num_samples=200, cache_dir=cache)
+    assert plain.radii == {}
+    calls = _count_extract(monkeypatch)
+    with_radii = reference_statistics("mnist", num_samples=200, cache_dir=cache, radii_ks=(3, 5))
+    again = reference_statistics("mnist", num_samples=200, cache_dir=cache, radii_ks=(3,))
+    assert calls == []  # the features came from the cache both times; the radii were added to it
+    expected = real_sq_radii(plain.features, (3, 5))
+    for ref in (with_radii, again):
+        assert set(ref.radii) == {3, 5}
+        for k in (3, 5):
+            np.testing.assert_array_equal(ref.radii[k], expected[k])

@@ -423,3 +423,21 @@ def test_importing_metrics_has_no_heavy_or_forbidden_imports():
             "bad = [m for m in ('wandb', 'study', 'analysis', 'torch') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("n_real, n_fake, block_size", [(40, 30, 7), (25, 60, 1000)])
+def test_one_pass_manifold_metrics_equal_the_separate_functions(n_real, n_fake, block_size):
+    from lgm.evaluation.metrics.manifold import manifold_metrics, real_sq_radii
+
+    rng = np.random.default_rng(11)
+    real = rng.normal(size=(n_real, 5)) + 3.0
+    fake = np.concatenate([real[:5], rng.normal(size=(n_fake - 5, 5)) * 1.3 + 3.2])  # exact copies too
+    separate = (*precision_recall(real, fake, k=3, block_size=block_size),
+                *density_coverage(real, fake, k=5, block_size=block_size))
+    # exactly equal (same float64 arithmetic on the same centred features), with or without
+    # precomputed real radii
+    assert tuple(manifold_metrics(real, fake, block_size=block_size)) == separate
+    radii = real_sq_radii(real, (3, 5), block_size=block_size)
+    assert tuple(manifold_metrics(real, fake, block_size=block_size, real_radii=radii)) == separate
+    with pytest.raises(ValueError, match="lacks the k=5 radii"):
+        manifold_metrics(real, fake, real_radii={3: radii[3]})

@@ -178,7 +178,7 @@ def evaluate(*, sample_fn: SampleFn, dataset: str, num_samples: int = 10_000,
     shape = dataset_info(dataset).shape
     ref = reference_statistics(dataset, split="train", num_samples=num_samples,
                                seed=REFERENCE_SEED, device=device, batch_size=batch_size,
-                               progress=progress)
+                               progress=progress, radii_ks=registry.KNN_KS)
     labels = balanced_labels(num_samples, num_classes, seed) if conditional else None
     feats, probs = _embed_generated(net, sample_fn, labels, num_samples, shape, batch_size,
                                     device, disable)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +26,14 @@ from tqdm import tqdm
 from lgm.data import SPLITS, dataset_info, load_dataset, scale
 from lgm.evaluation.classifiers import ClassifierNet, classifier, classifier_sha256
 from lgm.evaluation.metrics import feature_statistics
+from lgm.evaluation.metrics.manifold import real_sq_radii
 
 __all__ = ["extract", "check_images", "ReferenceStatistics", "reference_statistics",
            "reference_cache_dir", "reference_cache_path"]
 
-CACHE_FORMAT = 1
+# 2: features from the folded, channels-last inference net (equal to format 1's to round-off,
+# but a run's features and its reference must come from one computation), plus k-NN radii.
+CACHE_FORMAT = 2
 # Images must lie in [0, 1]; allow float rounding of a sigmoid/clamp, catch [-1, 1] outputs.
 RANGE_TOLERANCE = 1e-4
 
@@ -81,6 +84,7 @@ def extract(net: ClassifierNet, images: torch.Tensor, batch_size: int = 500,
     starts = range(0, images.shape[0], batch_size)
     for start in tqdm(starts, desc="features", disable=None if progress is None else not progress):
         x = images[start:start + batch_size].to(device, torch.float32)
+        x = x.contiguous(memory_format=torch.channels_last)  # the inference net's layout
         f, logits = net.features_and_logits(x)
         feats.append(f.float().cpu())
         # softmax in float32 from logits: stable (max-subtracted) inside torch.
@@ -104,6 +108,8 @@ class ReferenceStatistics:
     labels: torch.Tensor  # int64 N
     mu: np.ndarray  # float64 D
     sigma: np.ndarray  # float64 D×D
+    # k -> squared k-th-neighbour radius of each point (centred features), for the k-NN metrics
+    radii: dict = field(default_factory=dict)
 
     @property
     def statistics(self) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +136,8 @@ def reference_cache_path(dataset: str, split: str, num_samples: int, seed: int, 
 def _save(ref: ReferenceStatistics, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {**ref.key(), "features": ref.features, "probs": ref.probs, "labels": ref.labels,
-               "mu": torch.from_numpy(ref.mu), "sigma": torch.from_numpy(ref.sigma)}
+               "mu": torch.from_numpy(ref.mu), "sigma": torch.from_numpy(ref.sigma),
+               "radii": {int(k): torch.from_numpy(v) for k, v in ref.radii.items()}}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:  # a file object: the archive's inner name stays fixed
         torch.save(payload, f)
@@ -150,7 +157,8 @@ def _load(path: Path, expected: dict) -> ReferenceStatistics | None:
     return ReferenceStatistics(
         expected["dataset"], expected["split"], expected["num_samples"], expected["seed"],
         expected["sha256"], payload["features"], payload["probs"], payload["labels"],
-        payload["mu"].numpy(), payload["sigma"].numpy())
+        payload["mu"].numpy(), payload["sigma"].numpy(),
+        {int(k): v.numpy() for k, v in (payload.get("radii") or {}).items()})
 
 
 def _compute(net: ClassifierNet, dataset: str, split: str, num_samples: int, seed: int,
@@ -167,11 +175,13 @@ def reference_statistics(dataset: str, *, split: str = "train", num_samples: int
                          seed: int = 0, device: str | torch.device = "cpu",
                          batch_size: int = 500, cache_dir: str | Path | None = None,
                          weights_dir: str | Path | None = None,
-                         progress: bool | None = None) -> ReferenceStatistics:
+                         progress: bool | None = None, radii_ks=()) -> ReferenceStatistics:
     """Reference features of ``num_samples`` real images (a seeded subset of ``split``).
 
     Loaded from the cache when a file with the same (dataset, split, n, seed, classifier
     SHA-256) exists and its stored key matches; otherwise computed and written atomically.
+    ``radii_ks``: k values whose k-NN radii the reference should carry (computed once and
+    added to the cache file: every run of the study compares with the same radii).
     """
     info = dataset_info(dataset)
     if split not in SPLITS:
@@ -184,10 +194,15 @@ def reference_statistics(dataset: str, *, split: str = "train", num_samples: int
     expected = {"dataset": dataset, "split": split, "num_samples": num_samples, "seed": seed,
                 "sha256": sha, "format": CACHE_FORMAT}
     path = reference_cache_path(dataset, split, num_samples, seed, sha, cache_dir)
-    cached = _load(path, expected)
-    if cached is not None:
-        return cached
-    net = classifier(dataset, device, weights_dir)
-    ref = _compute(net, dataset, split, num_samples, seed, sha, batch_size, progress)
-    _save(ref, path)
+    ref = _load(path, expected)
+    changed = ref is None
+    if ref is None:
+        net = classifier(dataset, device, weights_dir)
+        ref = _compute(net, dataset, split, num_samples, seed, sha, batch_size, progress)
+    missing = sorted(set(int(k) for k in radii_ks) - set(ref.radii))
+    if missing and len(ref.features) > max(missing):
+        ref = replace(ref, radii={**ref.radii, **real_sq_radii(ref.features, missing)})
+        changed = True
+    if changed:
+        _save(ref, path)
     return ref

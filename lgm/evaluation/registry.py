@@ -29,12 +29,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lgm.evaluation.metrics import (density_coverage, feature_statistics, fid,
-                                    fid_from_statistics, inception_score, kid, precision_recall)
+from lgm.evaluation.metrics import (feature_statistics, fid, fid_from_statistics,
+                                    inception_score, kid)
+from lgm.evaluation.metrics.manifold import manifold_metrics
 
 __all__ = ["MINIMIZE", "MAXIMIZE", "GOALS", "NEEDS", "Output", "Metric", "MetricInputs",
            "METRICS", "SAMPLE_METRICS", "OUTPUTS", "CLASSIFIER_KEY", "NUM_SAMPLES_KEY",
-           "PROVENANCE_KEYS", "HEADLINE_KEY", "metric_name", "goal", "known_goal", "outputs_of", "compute"]
+           "PROVENANCE_KEYS", "HEADLINE_KEY", "KNN_KS", "metric_name", "goal", "known_goal", "outputs_of", "compute"]
 
 MINIMIZE, MAXIMIZE = "minimize", "maximize"
 # Logged beside every evaluation: numbers are comparable only between runs that agree on both
@@ -46,6 +47,10 @@ PROVENANCE_KEYS = (CLASSIFIER_KEY, NUM_SAMPLES_KEY)
 HEADLINE_KEY = "eval/fid"
 GOALS = (MINIMIZE, MAXIMIZE)
 NEEDS = ("samples", "labels", "reconstructions", "elbo")
+# k of the k-NN radii (the authors' recommendations): precision/recall k=3 (Kynkäänniemi et
+# al. 2019), density/coverage k=5 (Naeem et al. 2020). The reference caches its radii for them.
+K_PRECISION_RECALL, K_DENSITY_COVERAGE = 3, 5
+KNN_KS = (K_PRECISION_RECALL, K_DENSITY_COVERAGE)
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class MetricInputs:
     labels: object = None      # requested classes of the samples (conditional), N
     reconstruction_features: object = None
     elbo_terms: dict | None = None  # {"elbo", "kl", "recon"} means, "dims", "dequantized"
+    shared: dict = field(default_factory=dict)  # work several entries use, computed once
 
 
 @dataclass(frozen=True)
@@ -110,14 +116,27 @@ def _kid(x: MetricInputs, *, num_subsets: int, subset_size: int) -> dict:
     return {"kid": mean, "kid_std": std}
 
 
+def _manifold(x: MetricInputs, k_pr: int, k_dc: int):
+    """The four k-NN metrics from one pass over the distances, shared by two entries; the
+    real radii come from the reference's cache when it has them."""
+    key = ("manifold", k_pr, k_dc)
+    if key not in x.shared:
+        radii = getattr(x.reference, "radii", None) or {}
+        have = {k: radii[k] for k in (k_pr, k_dc) if k in radii}
+        x.shared[key] = manifold_metrics(x.reference.features, x.features, k_precision_recall=k_pr,
+                                         k_density_coverage=k_dc,
+                                         real_radii=have if len(have) == len({k_pr, k_dc}) else None)
+    return x.shared[key]
+
+
 def _precision_recall(x: MetricInputs, *, k: int) -> dict:
-    precision, recall = precision_recall(x.reference.features, x.features, k=k)
-    return {"precision": precision, "recall": recall}
+    m = _manifold(x, k, METRICS["density_coverage"].settings["k"])
+    return {"precision": m.precision, "recall": m.recall}
 
 
 def _density_coverage(x: MetricInputs, *, k: int) -> dict:
-    density, coverage = density_coverage(x.reference.features, x.features, k=k)
-    return {"density": density, "coverage": coverage}
+    m = _manifold(x, METRICS["precision_recall"].settings["k"], k)
+    return {"density": m.density, "coverage": m.coverage}
 
 
 def _conditional_accuracy(x: MetricInputs) -> dict:
@@ -157,10 +176,12 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("kid", _kid, (Output("kid", MINIMIZE), Output("kid_std", None)),
            settings={"num_subsets": 100, "subset_size": 1000}, citation="Bińkowski et al. 2018"),
     Metric("precision_recall", _precision_recall,
-           (Output("precision", MAXIMIZE), Output("recall", MAXIMIZE)), settings={"k": 3},
+           (Output("precision", MAXIMIZE), Output("recall", MAXIMIZE)),
+           settings={"k": K_PRECISION_RECALL},
            citation="Kynkäänniemi et al. 2019"),
     Metric("density_coverage", _density_coverage,
-           (Output("density", MAXIMIZE), Output("coverage", MAXIMIZE)), settings={"k": 5},
+           (Output("density", MAXIMIZE), Output("coverage", MAXIMIZE)),
+           settings={"k": K_DENSITY_COVERAGE},
            citation="Naeem et al. 2020"),
     Metric("conditional_accuracy", _conditional_accuracy,
            (Output("conditional_accuracy", MAXIMIZE),), needs="labels"),
