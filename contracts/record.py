@@ -189,31 +189,32 @@ def read_history(path: str | os.PathLike) -> list[dict]:
 
 
 class History:
-    """``history.jsonl``: one ``{"step": s, "train/...": ...}`` line per logged step.
+    """``history.jsonl``: one ``{"step": s, ...}`` line per logged step — the ``train/...``
+    means every ``log_every`` steps, and a training curve's ``curve/...`` evaluations (with
+    ``time/train_s``) at its points.
 
-    On resume the lines logged after the checkpoint (by the attempt that was killed) are
-    dropped at the first new step, so the file reads as one uninterrupted run.
+    A resumed attempt first calls :meth:`resume` with the step it resumes from: the lines
+    the killed attempt logged after that checkpoint are dropped, so the file reads as one
+    uninterrupted run.
     """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self._checked_resume = False
 
     def entries(self) -> list[dict]:
         return read_history(self.path)
 
-    def append(self, step: int, metrics: dict) -> list[dict]:
-        """Append one step; returns the earlier entries kept on the first call (to replay)."""
-        kept = []
-        if not self._checked_resume:
-            self._checked_resume = True
-            kept = [e for e in self.entries() if e.get("step", 0) < step]
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            tmp.write_text("".join(json.dumps(e) + "\n" for e in kept))
-            os.replace(tmp, self.path)
+    def resume(self, from_step: int) -> list[dict]:
+        """Keep the entries up to ``from_step`` (rewritten atomically); returns them."""
+        kept = [e for e in self.entries() if e.get("step", 0) <= from_step]
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text("".join(json.dumps(e) + "\n" for e in kept))
+        os.replace(tmp, self.path)
+        return kept
+
+    def append(self, step: int, metrics: dict) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps(json_safe({"step": step, **metrics})) + "\n")
-        return kept
 
 
 # --------------------------------------------------------------------------- table rows

@@ -354,24 +354,48 @@ def _batch(stream: BatchStream, step: int, memory_format):
     return (x if memory_format is torch.contiguous_format else x.contiguous(memory_format=memory_format)), y
 
 
+def _paused(clock: TrainClock, model, memory_format, fn, step: int) -> None:
+    """Run ``fn(step, seconds)`` with the training clock stopped and the model in eval mode
+    (float32 weights, the usual layout); training continues exactly as if it had not run,
+    provided ``fn`` draws from its own generators (the global RNG state is restored anyway)."""
+    clock.stop()
+    rng = torch.get_rng_state()
+    model.to(memory_format=torch.contiguous_format).eval()
+    try:
+        fn(step, clock.seconds)
+    finally:
+        model.to(memory_format=memory_format).train()
+        torch.set_rng_state(rng)
+        clock.start(clock.seconds)
+
+
 def train(model, stream: BatchStream, config: TrainConfig, *, callback=None,
           checkpoint_path: str | os.PathLike | None = None,
-          clock: TrainClock | None = None) -> TrainResult:
+          clock: TrainClock | None = None, points=(), on_point=None) -> TrainResult:
     """Train ``model`` on ``stream`` for ``config.steps`` steps (resuming from a checkpoint).
 
     ``callback(step, metrics)`` is called every ``log_every`` steps and at the last step with
     the mean of each ``train/...`` metric since the previous call. If ``checkpoint_path``
     exists, training resumes from it exactly; a checkpoint is written every
-    ``checkpoint_every`` steps and at the end. ``clock`` (a :class:`TrainClock`) runs while
-    the loop runs, so a callback can read the training time. Unset optimizer settings take
-    the family's defaults (:func:`resolve_optimizer`). Raises ``NonFiniteLossError`` on
-    NaN/inf.
+    ``checkpoint_every`` steps, at the end and at every step of ``points``. ``clock`` (a
+    :class:`TrainClock`) runs while the loop runs, so a callback can read the training time.
+
+    ``points``: steps at which ``on_point(step, train_seconds)`` evaluates the model (a
+    training curve). It runs after that step's checkpoint, with the clock stopped and the
+    model in eval mode, so a resumed run never trains a step twice for a point and the
+    curve's time axis is training time only; a run resumed exactly at a point calls it
+    again first (the caller skips points it already has). Unset optimizer settings take the
+    family's defaults (:func:`resolve_optimizer`). Raises ``NonFiniteLossError`` on NaN/inf.
     """
     config = resolve_optimizer(config, model)
     clock = TrainClock() if clock is None else clock
     if stream.batch_size != config.batch_size:
         raise ValueError(f"stream batch_size {stream.batch_size} != TrainConfig.batch_size "
                          f"{config.batch_size}; build both from the same value")
+    points = sorted(set(int(p) for p in points))
+    if points and (on_point is None or points[0] < 1 or points[-1] > config.steps):
+        raise ValueError(f"points must be steps in 1..{config.steps} with an on_point callback, "
+                         f"got {points}")
     device = torch.device(config.device)
     memory_format = _MEMORY_FORMATS[config.memory_format]
     model.to(device=device, memory_format=memory_format).train()
@@ -383,6 +407,8 @@ def train(model, stream: BatchStream, config: TrainConfig, *, callback=None,
             checkpoint_path, model=model, strategy=strategy, generator=generator, config=config)
     start, last = time.perf_counter(), {}
     clock.start(prior_seconds)
+    if step in points:  # resumed exactly at a point: its evaluation may not have finished
+        _paused(clock, model, memory_format, on_point, step)
     bar = tqdm(total=config.steps, initial=step, desc=type(model).__name__.lower(),
                disable=None if config.progress is None else not config.progress,
                dynamic_ncols=True, leave=False)
@@ -402,10 +428,13 @@ def train(model, stream: BatchStream, config: TrainConfig, *, callback=None,
                                  if k in ("train/loss", "train/d_loss", "train/g_loss")})
                 if callback is not None:
                     callback(step, last)
-            if checkpoint_path is not None and (step % config.checkpoint_every == 0 or step == config.steps):
+            if checkpoint_path is not None and (step % config.checkpoint_every == 0
+                                                or step == config.steps or step in points):
                 _save_checkpoint(checkpoint_path, step=step, model=model, strategy=strategy,
                                  generator=generator, sums=sums, count=count, config=config,
                                  clock=clock)
+            if step in points:
+                _paused(clock, model, memory_format, on_point, step)
     clock.stop()
     model.to(memory_format=torch.contiguous_format).eval()  # evaluation sees the usual layout
     return TrainResult(step=step, metrics=last, seconds=time.perf_counter() - start,

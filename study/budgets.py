@@ -18,6 +18,12 @@ Why these numbers (one thread per run, batch 128, Fashion-MNIST):
 - ``smoke``: a few dozen steps and a small evaluation, for tests and for checking a sweep
   file end to end. An explicit ``eval_samples`` or ``train_steps`` always wins over a budget.
 
+Curves: ``eval_points`` evaluations at 1/P, 2/P, ..., 1 of the training steps, each on
+``curve_samples`` samples (``curve/...`` keys; the final ``eval/...`` stays at
+``eval_samples``). 2,000 samples keep the three intermediate points of a quick run within
+10 % of its wall-clock (``benchmarks/curve_overhead.py``); the full budget, five times
+longer, affords 5,000.
+
 A budget is an *amount* of work (:class:`Budget`). How often a run logs and checkpoints is
 its *cadence* (:class:`Cadence`, one per budget name in :data:`CADENCES`); both are copied
 into the run's config by ``study.config.resolve``.
@@ -39,6 +45,8 @@ class Budget:
     epochs: dict | None  # model family -> epochs
     steps: int | None  # fixed step count (smoke), independent of dataset and family
     eval_samples: int  # generated samples for FID & co. (real reference uses as many)
+    eval_points: int  # evaluations along training (i/P of the steps); 1: the final one only
+    curve_samples: int  # samples at every curve point (the same N at every point)
 
 
 @dataclass(frozen=True)
@@ -50,9 +58,11 @@ class Cadence:
 
 
 BUDGETS: dict[str, Budget] = {
-    "smoke": Budget(epochs=None, steps=40, eval_samples=200),
-    "quick": Budget(epochs={"vae": 12, "gan": 3}, steps=None, eval_samples=10_000),
-    "full": Budget(epochs={"vae": 60, "gan": 15}, steps=None, eval_samples=10_000),
+    "smoke": Budget(epochs=None, steps=40, eval_samples=200, eval_points=2, curve_samples=200),
+    "quick": Budget(epochs={"vae": 12, "gan": 3}, steps=None, eval_samples=10_000,
+                    eval_points=4, curve_samples=2_000),
+    "full": Budget(epochs={"vae": 60, "gan": 15}, steps=None, eval_samples=10_000,
+                   eval_points=4, curve_samples=5_000),
 }
 CADENCES: dict[str, Cadence] = {
     "smoke": Cadence(log_every=10, checkpoint_every=20),

@@ -107,6 +107,10 @@ class RunConfig:
     budget: str = field(default="quick", metadata={"help": "smoke | quick | full"})
     train_steps: int | None = field(default=None, metadata={"help": "train steps (default: from budget)"})
     eval_samples: int | None = field(default=None, metadata={"help": "generated samples for metrics (default: from budget)"})
+    eval_points: int | None = field(default=None, metadata={
+        "help": "evaluations along training, at i/P of the steps (1: final only; default: budget)"})
+    curve_samples: int | None = field(default=None, metadata={
+        "help": "samples at every curve point (default: from budget)"})
     log_every: int | None = field(default=None, metadata={"help": "steps per logged train/... mean (default: from budget)"})
     checkpoint_every: int | None = field(default=None, metadata={
         "help": "steps between checkpoints (default: from budget)", "identity": False})
@@ -235,9 +239,11 @@ def _check_values(c: RunConfig) -> None:
     _choice("memory_format", c.memory_format, (AUTO, *MEMORY_FORMATS))
     if not _DEVICE.match(c.device):
         raise ConfigError("device", f"{c.device!r} is not allowed; allowed: auto, cpu, cuda, cuda:N")
-    for key in ("latent_dim", "width", "batch_size", "train_steps", "log_every", "checkpoint_every"):
+    for key in ("latent_dim", "width", "batch_size", "train_steps", "log_every", "checkpoint_every",
+                "eval_points"):
         _at_least(key, getattr(c, key), 1)
     _at_least("eval_samples", c.eval_samples, MIN_EVAL_SAMPLES)
+    _at_least("curve_samples", c.curve_samples, MIN_EVAL_SAMPLES)
     _at_least("seed", c.seed, 0)
     for key in ("beta", "sigma", "lr", "beta1", "beta2"):
         value = getattr(c, key)
@@ -285,20 +291,23 @@ def _check_combinations(c: RunConfig) -> None:
                                    f"{c.model}, likelihood {likelihood}); leave it unset, got {value!r}")
 
 
+def _check_sample_count(c: RunConfig, key: str, value: int, size: int, num_classes: int) -> None:
+    if value > size:
+        raise ConfigError(key, f"must be <= {size} (the real reference is a subset of the "
+                               f"{c.dataset} train split), got {value}")
+    if c.conditional and value % num_classes:
+        raise ConfigError(key, f"a conditional model is scored on equally many samples of each "
+                               f"of the {num_classes} classes: use a multiple of {num_classes}, got {value}")
+
+
 def _check_dataset_sizes(c: RunConfig) -> None:
     info = DATASETS[c.dataset]
     size = info.sizes["train"]
     if c.batch_size > size:
         raise ConfigError("batch_size", f"must be <= {size} (the {c.dataset} train split), got {c.batch_size}")
-    if c.eval_samples is None:
-        return
-    if c.eval_samples > size:
-        raise ConfigError("eval_samples", f"must be <= {size} (the real reference is a subset of the "
-                                          f"{c.dataset} train split), got {c.eval_samples}")
-    if c.conditional and c.eval_samples % info.num_classes:
-        raise ConfigError("eval_samples", f"a conditional model is scored on equally many samples of "
-                                          f"each of the {info.num_classes} classes: use a multiple of "
-                                          f"{info.num_classes}, got {c.eval_samples}")
+    for key in ("eval_samples", "curve_samples"):
+        if getattr(c, key) is not None:
+            _check_sample_count(c, key, getattr(c, key), size, info.num_classes)
 
 
 # --------------------------------------------------------------------------- resolution
@@ -335,8 +344,10 @@ def resolve(config: RunConfig) -> RunConfig:
     if config.train_steps is None:
         changes["train_steps"] = budget_steps(config.budget, model=config.model,
                                               dataset=config.dataset, batch_size=config.batch_size)
-    if config.eval_samples is None:
-        changes["eval_samples"] = BUDGETS[config.budget].eval_samples
+    budget = BUDGETS[config.budget]
+    for key in ("eval_samples", "eval_points", "curve_samples"):
+        if getattr(config, key) is None:
+            changes[key] = getattr(budget, key)
     changes.update(_training_mode(config))
     steps = changes.get("train_steps", config.train_steps)
     cadence = CADENCES[config.budget]

@@ -18,13 +18,14 @@ import torch
 from contracts.record import CHECKPOINT_FILE, WEIGHTS_FILE
 from lgm.data import load_dataset
 from lgm.evaluation import evaluate, verify_classifier
+from lgm.evaluation.registry import CURVE_NAMESPACE, EVAL_NAMESPACE
 from lgm.train import TrainClock, seed_everything, train
 from study.build import (build_model, build_stream, dequantized, elbo_function, reconstructor,
                          sampler, save_images, train_config)
 from study.config import RunConfig
 
-__all__ = ["execute", "RunOutcome", "checkpoint_step", "preflight", "save_weights",
-           "remove_checkpoint", "parameter_counts"]
+__all__ = ["execute", "score", "curve_steps", "RunOutcome", "checkpoint_step", "preflight",
+           "save_weights", "remove_checkpoint", "parameter_counts"]
 
 
 @dataclass
@@ -52,14 +53,41 @@ def preflight(config: RunConfig) -> None:
     verify_classifier(config.dataset)
 
 
+def curve_steps(config: RunConfig) -> list[int]:
+    """The steps of the run's training-curve points: ``i/P`` of ``train_steps`` for
+    ``i = 1..P`` (``P = eval_points``; none when ``P`` is 1: the final evaluation only)."""
+    if config.eval_points <= 1:
+        return []
+    return sorted({max(1, round(config.train_steps * i / config.eval_points))
+                   for i in range(1, config.eval_points + 1)})
+
+
+def score(model, config: RunConfig, *, device: str, namespace: str = EVAL_NAMESPACE,
+          progress: bool | None = None) -> dict:
+    """``lgm.evaluation.evaluate`` of the model as the run scores it: the final evaluation
+    (``eval/...`` at ``eval_samples``) or a curve point (``curve/...`` at ``curve_samples``).
+    Every call draws the same seeded samples, so a curve's points differ only by training."""
+    curve = namespace == CURVE_NAMESPACE
+    return evaluate(sample_fn=sampler(model, seed=config.seed, device=device),
+                    dataset=config.dataset,
+                    num_samples=config.curve_samples if curve else config.eval_samples,
+                    conditional=config.conditional, reconstruct_fn=reconstructor(model),
+                    elbo_fn=elbo_function(model), dequantize=dequantized(config),
+                    device=device, seed=config.seed, progress=False if curve else progress,
+                    namespace=namespace)
+
+
 def execute(config: RunConfig, run_dir: Path, *, device: str, callback=None,
-            clock: TrainClock | None = None, progress: bool | None = None) -> RunOutcome:
+            clock: TrainClock | None = None, on_curve=None,
+            progress: bool | None = None) -> RunOutcome:
     """Train (resuming from ``run_dir/checkpoint.pt`` if present) and evaluate one run.
 
     ``config`` must be resolved (``study.config.resolve``); ``callback(step, metrics)`` gets
     the averaged ``train/...`` metrics every ``log_every`` steps; ``clock`` (read it in the
-    callback) is the run's training clock. Raises ``lgm.train.NonFiniteLossError`` on
-    NaN/inf losses.
+    callback) is the run's training clock. At each of :func:`curve_steps`,
+    ``on_curve(step, train_seconds, evaluate_point)`` is called; ``evaluate_point()``
+    returns the ``curve/...`` metrics (the caller decides whether it still needs the point).
+    Raises ``lgm.train.NonFiniteLossError`` on NaN/inf losses.
     """
     run_dir = Path(run_dir)
     preflight(config)
@@ -67,17 +95,19 @@ def execute(config: RunConfig, run_dir: Path, *, device: str, callback=None,
     model = build_model(config)
     train_data = load_dataset(config.dataset, "train")
     stream = build_stream(config, train_data, device)
+    points = curve_steps(config) if on_curve is not None else []
+
+    def on_point(step: int, seconds: float) -> None:
+        on_curve(step, seconds, lambda: score(model, config, device=device, namespace=CURVE_NAMESPACE))
+
     result = train(model, stream, train_config(config, device, progress), callback=callback,
-                   checkpoint_path=run_dir / CHECKPOINT_FILE, clock=clock)
+                   checkpoint_path=run_dir / CHECKPOINT_FILE, clock=clock, points=points,
+                   on_point=on_point)
 
     started = time.perf_counter()
     model.eval()
     test = load_dataset(config.dataset, "test")
-    metrics = evaluate(sample_fn=sampler(model, seed=config.seed, device=device),
-                       dataset=config.dataset, num_samples=config.eval_samples,
-                       conditional=config.conditional, reconstruct_fn=reconstructor(model),
-                       elbo_fn=elbo_function(model), dequantize=dequantized(config),
-                       device=device, seed=config.seed, progress=progress)
+    metrics = score(model, config, device=device, progress=progress)
     metrics.update(parameter_counts(model))
     eval_seconds = time.perf_counter() - started
     images = save_images(model, config, test, run_dir, device)

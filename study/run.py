@@ -24,6 +24,7 @@ from pathlib import Path
 
 from contracts.record import (FAILED, FINISHED, HISTORY_FILE, RECORD_FILE, History, new_record,
                               read_record, utc_now, write_json_atomic)
+from lgm.evaluation.registry import CURVE_NAMESPACE
 from lgm.train import TrainClock
 from study.config import (FIELD_NAMES, ConfigError, RunConfig, check_device, parse_value,
                           resolve, resolve_device)
@@ -33,6 +34,7 @@ from study.reuse import find_finished
 __all__ = ["main", "parse_run_args", "usage", "RUN_OPTIONS", "RunLock", "AlreadyRunningError",
            "EXIT_FAILED", "EXIT_USAGE", "EXIT_BUSY", "EXIT_INTERRUPTED"]
 
+CURVE_PREFIX = f"{CURVE_NAMESPACE}/"
 RUN_OPTIONS = {"out": "runs", "sweep": None}  # program options (not config keys) and defaults
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -96,6 +98,7 @@ class Recorder:
         self.run_dir = run_dir
         self.history = History(run_dir / HISTORY_FILE)
         self.previous_wandb_id = (previous or {}).get("wandb_id")
+        self.curve_done: set[int] = set()  # curve points the history already holds
         commit, dirty = code_version()
         self.record = new_record(run=rid, sweep=sweep, config=config.to_dict(), code_version=commit,
                                  code_dirty=dirty, previous=previous)
@@ -104,29 +107,46 @@ class Recorder:
     def write(self) -> None:
         write_json_atomic(self.run_dir / RECORD_FILE, self.record)
 
-    def attach(self, wandb_run, config: RunConfig, resumed_from: int | None) -> None:
-        """The validated config, the W&B run's id and folder, and where this attempt resumed."""
+    def attach(self, wandb_run, config: RunConfig, resumed_from: int | None) -> list[dict]:
+        """The validated config, the W&B run's id and folder, and where this attempt resumed;
+        the history is cut back to that step. Returns the history kept (to replay)."""
         self.record["config"] = config.to_dict()
         self.record["attempts"][-1]["resumed_from_step"] = resumed_from
+        self.set_wandb(wandb_run)
+        kept = self.history.resume(resumed_from or 0)
+        self.curve_done = {e["step"] for e in kept if any(k.startswith(CURVE_PREFIX) for k in e)}
+        self.write()
+        return kept
+
+    def set_wandb(self, wandb_run) -> None:
+        """The W&B run holding this attempt: its id and its folder (relative when inside)."""
         self.record["wandb_id"] = wandb_run.id
         sync_dir = Path(wandb_run.settings.sync_dir)
         self.record["wandb_dir"] = str(sync_dir.relative_to(self.run_dir)) \
             if sync_dir.is_relative_to(self.run_dir) else str(sync_dir)
         self.write()
 
-    def on_step(self, step: int, metrics: dict, train_seconds: float) -> list[dict]:
-        """One logged step; returns the earlier history kept on the first call (to replay)."""
-        replay = self.history.append(step, metrics)
+    def on_step(self, step: int, metrics: dict, train_seconds: float) -> None:
+        """One logged step of train/... means."""
+        self.history.append(step, metrics)
         self.record["step"] = step
         self.record["summary"].update(metrics)
         self.record["summary"]["time/train_s"] = train_seconds
         self.write()
-        return replay
+
+    def on_curve(self, step: int, metrics: dict) -> None:
+        """One training-curve point (its ``curve/...`` metrics and ``time/train_s``)."""
+        self.history.append(step, metrics)
+        self.curve_done.add(step)
+        self.record["summary"].update(metrics)
+        self.write()
 
     def summary(self, outcome) -> dict:
-        """The final summary: last logged train/... means, eval/..., model/..., time/..."""
-        last = (self.history.entries() or [{}])[-1]
-        summary = {k: v for k, v in last.items() if k != "step"}
+        """The final summary: the last value of every logged train/... mean and curve/...
+        point, eval/..., model/..., time/..."""
+        summary = {}
+        for entry in self.history.entries():
+            summary.update({k: v for k, v in entry.items() if k != "step"})
         summary.update(outcome.eval_metrics)
         summary.update({"time/train_s": outcome.train_seconds, "time/eval_s": outcome.eval_seconds})
         return summary
@@ -142,19 +162,31 @@ class Recorder:
 
 
 class Logger:
-    """Mirrors the record to the W&B run: every step, then images, metrics and summary."""
+    """Mirrors the record to the W&B run: every step and curve point, then images, metrics
+    and summary; everything against ``train/step`` (curves also carry ``time/train_s``)."""
 
     def __init__(self, recorder: Recorder, wandb_run, clock: TrainClock):
         self.recorder, self.wandb_run, self.clock = recorder, wandb_run, clock
         wandb_run.define_metric("train/step")
-        for prefix in ("train/*", "eval/*", "time/*", "images/*"):
+        for prefix in ("train/*", "eval/*", f"{CURVE_PREFIX}*", "time/*", "images/*"):
             wandb_run.define_metric(prefix, step_metric="train/step")
+
+    def start(self, kept: list[dict]) -> None:
+        """A fresh W&B run of a resumed study run replays the history kept on disk."""
+        if not self.wandb_run.resumed:
+            self.replay(kept)
 
     def on_step(self, step: int, metrics: dict) -> None:
         """``lgm.train`` callback: history line and record update, then the W&B point."""
-        replay = self.recorder.on_step(step, metrics, self.clock.seconds)
-        if not self.wandb_run.resumed:  # a fresh W&B run of a resumed study run: replay
-            self.replay(replay)
+        self.recorder.on_step(step, metrics, self.clock.seconds)
+        self.wandb_run.log({**metrics, "train/step": step})
+
+    def on_curve(self, step: int, train_seconds: float, evaluate_point) -> None:
+        """A curve point: evaluated unless a killed attempt already recorded it."""
+        if step in self.recorder.curve_done:
+            return
+        metrics = {**evaluate_point(), "time/train_s": train_seconds}
+        self.recorder.on_curve(step, metrics)
         self.wandb_run.log({**metrics, "train/step": step})
 
     def replay(self, entries: list[dict]) -> None:
@@ -201,11 +233,12 @@ def _train_and_record(recorder: Recorder, wb, config: RunConfig, run_dir: Path) 
     """Train, evaluate, record and log one run; returns the printed one-line result."""
     from study import pipeline  # local: imports torch and lgm.evaluation
 
-    recorder.attach(wb, config, pipeline.checkpoint_step(run_dir))
+    kept = recorder.attach(wb, config, pipeline.checkpoint_step(run_dir))
     clock = TrainClock()
     logger = Logger(recorder, wb, clock)
+    logger.start(kept)
     outcome = pipeline.execute(config, run_dir, device=config.device, callback=logger.on_step,
-                               clock=clock)
+                               clock=clock, on_curve=logger.on_curve)
     summary = recorder.summary(outcome)
     logger.finish(outcome, summary)
     recorder.finish(outcome, summary)
@@ -248,7 +281,7 @@ def _reuse_logged(recorder: Recorder, config: RunConfig, source: Path, run_dir: 
     wb = init_run(config=config.to_dict(), run_dir=run_dir, name=record["run_id"],
                   sweep=record["sweep"], wandb_id=wandb_run_id(record["run_id"], None),
                   tags=[config.model, config.dataset, config.budget, REUSED_TAG])
-    recorder.attach(wb, config, resumed_from=None)
+    recorder.set_wandb(wb)
     Logger(recorder, wb, TrainClock()).replay(recorder.history.entries())
     summary = recorder.record["summary"]
     log_images(wb, recorder.record["images"], run_dir, step=recorder.record["step"],

@@ -67,7 +67,14 @@ def test_sweep_end_to_end_with_one_run_failing(tmp_path):
     assert summary["eval/num_samples"] == 200 and len(summary["eval/classifier_sha256"]) == 64
     assert good["config"]["train_steps"] == 40 and good["config"]["device"] in ("cpu", "cuda")
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
-    assert [h["step"] for h in history] == [10, 20, 30, 40]
+    assert [h["step"] for h in history if "train/loss" in h] == [10, 20, 30, 40]
+    # the smoke budget's training curve: 2 points (50 %, 100 %) at curve_samples, with the
+    # training clock, in the history and the summary
+    curve = [h for h in history if "curve/fid" in h]
+    assert [h["step"] for h in curve] == [20, 40] and all(h["curve/num_samples"] == 200 for h in curve)
+    assert 0 < curve[0]["time/train_s"] < curve[1]["time/train_s"] <= summary["time/train_s"]
+    for key in ("curve/fid", "curve/kid", "curve/is", "curve/precision", "curve/fid_recon", "curve/elbo"):
+        assert summary[key] == curve[1][key], key
     for image in ("samples.png", "reconstructions.png"):
         assert (run_dir / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert good["images"] == {"samples": "samples.png", "reconstructions": "reconstructions.png"}
@@ -105,8 +112,10 @@ def test_resume_after_kill_of_the_sweep(tmp_path):
     (record,) = _runs(out, "resume")
     assert record["status"] == "finished" and record["step"] == 300
     assert record["attempts"][-1]["resumed_from_step"] == checkpoint  # not 0
-    steps = [json.loads(line)["step"] for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    steps = [h["step"] for h in history if "train/loss" in h]
     assert steps == list(range(10, 301, 10))  # one uninterrupted curve, no duplicates
+    assert [h["step"] for h in history if "curve/fid" in h] == [150, 300]  # points kept, none redone
     assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 2  # one W&B run per attempt
 
 
@@ -225,3 +234,51 @@ def test_a_warm_run_killed_mid_training_costs_only_itself(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     resumed = read_record(out / "warm" / victim["run_id"])
     assert resumed["status"] == "finished" and resumed["attempts"][-1]["resumed_from_step"] > 0
+
+
+class _FakeWandbRun:
+    """The few attributes of a wandb Run that study.run's Recorder and Logger use."""
+
+    def __init__(self, run_dir):
+        self.id, self.resumed, self.logged = "fake-run", False, []
+        self.settings = type("S", (), {"sync_dir": str(run_dir / "wandb" / "offline-run-x-fake-run")})()
+
+    def define_metric(self, *args, **kwargs):
+        pass
+
+    def log(self, values, step=None):
+        self.logged.append(values)
+
+
+def test_a_resumed_run_keeps_its_curve_points_and_does_not_redo_them(tmp_path):
+    from contracts.record import History
+    from lgm.train import TrainClock
+    from study.config import RunConfig, resolve
+    from study.run import Logger, Recorder
+
+    config = resolve(RunConfig(budget="smoke"))
+    history = History(tmp_path / "history.jsonl")
+    history.append(10, {"train/loss": 1.0})
+    history.append(20, {"train/loss": 0.9})
+    history.append(20, {"curve/fid": 50.0, "time/train_s": 1.5})   # point 1, before the kill
+    history.append(30, {"train/loss": 0.8})                         # after the checkpoint: lost
+    recorder = Recorder(tmp_path, "adhoc-x", "adhoc", config, None)
+    wandb_run = _FakeWandbRun(tmp_path)
+    kept = recorder.attach(wandb_run, config, resumed_from=20)
+    assert [e["step"] for e in kept] == [10, 20, 20] and recorder.curve_done == {20}
+    logger = Logger(recorder, wandb_run, TrainClock())
+    logger.start(kept)  # the fresh W&B run gets the kept history, curve point included
+    assert {"curve/fid": 50.0, "time/train_s": 1.5, "train/step": 20} in wandb_run.logged
+    evaluated = []
+
+    def point(step):
+        def evaluate_point():
+            evaluated.append(step)
+            return {"curve/fid": 40.0}
+        return evaluate_point
+
+    logger.on_curve(20, 1.5, point(20))  # lgm.train calls it again at the resumed point
+    logger.on_curve(40, 3.0, point(40))
+    assert evaluated == [40]
+    curve = [(e["step"], e["curve/fid"]) for e in history.entries() if "curve/fid" in e]
+    assert curve == [(20, 50.0), (40, 40.0)]

@@ -262,3 +262,31 @@ def test_fast_mode_selection(monkeypatch, tmp_path, device, flags, cuda_bf16, ex
     assert (gan.precision, gan.memory_format) == expected
     vae = train_module.fast_mode(VAE, device)
     assert (vae.precision, vae.memory_format) == ("fp32", "contiguous")  # measured: no gain
+
+
+def test_curve_points_are_evaluated_once_each_and_do_not_change_training(small_fashion, tmp_path):
+    calls = []
+
+    def on_point(step, seconds):
+        calls.append((step, seconds))
+        torch.rand(3)  # an evaluation that touched the global RNG must not change training
+
+    plain, logs_plain = _run(small_fashion, "gan", 6)
+    model = _gan(False, 0)
+    logs = []
+    train(model, _stream(small_fashion, "gan"),
+          TrainConfig(steps=6, batch_size=32, log_every=2, checkpoint_every=100, lr=1e-3, progress=False),
+          callback=lambda s, m: logs.append((s, m)), points=[2, 4, 6], on_point=on_point,
+          checkpoint_path=tmp_path / "ckpt.pt")
+    _assert_same_weights(plain, model)
+    assert logs == logs_plain and [s for s, _ in calls] == [2, 4, 6]
+    assert calls[0][1] < calls[1][1] < calls[2][1]  # training seconds, increasing
+    # a checkpoint was written at each point: resuming at the last one calls it again first
+    calls.clear()
+    train(_gan(False, 0), _stream(small_fashion, "gan"),
+          TrainConfig(steps=6, batch_size=32, lr=1e-3, progress=False),
+          points=[2, 4, 6], on_point=on_point, checkpoint_path=tmp_path / "ckpt.pt")
+    assert [s for s, _ in calls] == [6]
+    with pytest.raises(ValueError, match="points must be steps in 1..6"):
+        train(_gan(False, 0), _stream(small_fashion, "gan"), TrainConfig(steps=6, batch_size=32),
+              points=[7], on_point=on_point)

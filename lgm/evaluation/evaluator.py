@@ -157,7 +157,7 @@ def evaluate(*, sample_fn: SampleFn, dataset: str, num_samples: int = 10_000,
              elbo_fn: ElboFn | None = None, dequantize: bool = False,
              metrics: Sequence[str] = METRICS, batch_size: int = 500,
              device: str | torch.device = "cpu", seed: int = 0,
-             progress: bool | None = None) -> dict:
+             progress: bool | None = None, namespace: str = registry.EVAL_NAMESPACE) -> dict:
     """Score a generative model; returns a flat dict of plain Python numbers and strings.
 
     ``sample_fn(n, labels)`` returns ``n`` float images in [0, 1] (N×C×H×W) on any device;
@@ -168,8 +168,12 @@ def evaluate(*, sample_fn: SampleFn, dataset: str, num_samples: int = 10_000,
     images in [0, 1] (dequantized when ``dequantize``); ``labels`` are the images' classes
     (ignore them if unconditional). ``progress=None`` shows bars only on a terminal. Keys:
     those of the registry entries that ran (``registry.outputs_of``), plus
-    ``eval/classifier_sha256`` and ``eval/num_samples``.
+    ``eval/classifier_sha256`` and ``eval/num_samples``. ``namespace="curve"`` evaluates a
+    training-curve point: keys ``curve/...``, and only the entries marked ``on_curve``.
     """
+    if namespace not in (registry.EVAL_NAMESPACE, registry.CURVE_NAMESPACE):
+        raise ValueError(f"namespace must be {registry.EVAL_NAMESPACE!r} or "
+                         f"{registry.CURVE_NAMESPACE!r}, got {namespace!r}")
     num_classes = _validate(sample_fn, reconstruct_fn, elbo_fn, dataset, num_samples,
                             conditional, metrics, batch_size, seed)
     device = torch.device(device)
@@ -192,8 +196,10 @@ def evaluate(*, sample_fn: SampleFn, dataset: str, num_samples: int = 10_000,
     available = {"samples": True, "labels": conditional, "reconstructions": recon is not None,
                  "elbo": terms is not None}
     names = [name for name, m in registry.METRICS.items()
-             if available[m.needs] and (m.needs != "samples" or name in metrics)]
-    out = registry.compute(names, inputs)
-    out[registry.CLASSIFIER_KEY] = classifier_sha256(dataset)
-    out[registry.NUM_SAMPLES_KEY] = int(num_samples)
+             if available[m.needs] and (m.needs != "samples" or name in metrics)
+             and (m.on_curve or namespace == registry.EVAL_NAMESPACE)]
+    out = registry.compute(names, inputs, namespace=namespace)
+    for key, value in ((registry.CLASSIFIER_KEY, classifier_sha256(dataset)),
+                       (registry.NUM_SAMPLES_KEY, int(num_samples))):
+        out[f"{namespace}/{registry.metric_name(key)}"] = value
     return out

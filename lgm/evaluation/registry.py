@@ -35,13 +35,17 @@ from lgm.evaluation.metrics.manifold import manifold_metrics
 
 __all__ = ["MINIMIZE", "MAXIMIZE", "GOALS", "NEEDS", "Output", "Metric", "MetricInputs",
            "METRICS", "SAMPLE_METRICS", "OUTPUTS", "CLASSIFIER_KEY", "NUM_SAMPLES_KEY",
-           "PROVENANCE_KEYS", "HEADLINE_KEY", "KNN_KS", "metric_name", "goal", "known_goal", "outputs_of", "compute"]
+           "PROVENANCE_KEYS", "HEADLINE_KEY", "KNN_KS", "EVAL_NAMESPACE", "CURVE_NAMESPACE",
+           "metric_name", "goal", "known_goal", "outputs_of", "compute"]
 
 MINIMIZE, MAXIMIZE = "minimize", "maximize"
 # Logged beside every evaluation: numbers are comparable only between runs that agree on both
 # (FID is biased in the sample count; another classifier is another feature space).
 CLASSIFIER_KEY, NUM_SAMPLES_KEY = "eval/classifier_sha256", "eval/num_samples"
 PROVENANCE_KEYS = (CLASSIFIER_KEY, NUM_SAMPLES_KEY)
+# Training curves (evaluations during training, at one fixed sample count per curve) log the
+# same outputs under this namespace: curve/fid is eval/fid's function at the curve's N.
+EVAL_NAMESPACE, CURVE_NAMESPACE = "eval", "curve"
 # The headline sample-quality number: what sample grids are ranked by and what a table shows
 # when a sweep states no prediction.
 HEADLINE_KEY = "eval/fid"
@@ -92,6 +96,7 @@ class Metric:
     settings: dict = field(default_factory=dict)
     needs: str = "samples"
     citation: str = ""
+    on_curve: bool = True  # also measured at every training-curve point
 
     def __call__(self, inputs: MetricInputs) -> dict:
         return self.compute(inputs, **self.settings)
@@ -186,7 +191,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("conditional_accuracy", _conditional_accuracy,
            (Output("conditional_accuracy", MAXIMIZE),), needs="labels"),
     Metric("fid_class", _fid_class, (Output("fid_class", MINIMIZE, per_class=True),),
-           needs="labels", citation="FID per requested class"),
+           needs="labels", citation="FID per requested class", on_curve=False),
     Metric("fid_recon", _fid_recon, (Output("fid_recon", MINIMIZE),), needs="reconstructions"),
     Metric("elbo", _elbo, (Output("elbo", MAXIMIZE), Output("bpd", MINIMIZE),
                            Output("kl", None), Output("recon", MAXIMIZE)), needs="elbo",
