@@ -215,3 +215,32 @@ def training_curves(runs: pd.DataFrame, *, by: list[str], keys: list[str] | None
                bbox_to_anchor=(0.5, -0.02 - 0.05 * math.ceil(len(handles) / 3)))
     fig.tight_layout()
     return fig
+
+
+def curve_figure(curves: pd.DataFrame, *, key: str, by: list[str]) -> Figure | None:
+    """``key`` (a ``curve/...`` metric) against training time and against step: one line
+    per configuration (mean over seeds at each point), the band the seeds' range."""
+    if curves.empty or key not in curves:
+        return None
+    from analysis.curves import band
+
+    labels = _labels(curves, [c for c in by if c in curves])
+    fig = Figure(figsize=(11.0, 4.0))
+    axes = (fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2))
+    for index, (label, group) in enumerate(curves.groupby(labels, sort=True)):
+        colour = f"C{index % 10}"
+        stats = [(float(g["time/train_s"].mean()) if "time/train_s" in g else math.nan,
+                  float(g["step"].mean()), *band(g[key])) for _, g in group.groupby("point", sort=True)]
+        seconds, steps, mean, low, high = (np.array(column) for column in zip(*stats))
+        for ax, x in zip(axes, (seconds, steps)):
+            ax.plot(x, mean, marker="o", color=colour, label=label)
+            ax.fill_between(x, low, high, color=colour, alpha=0.18, linewidth=0)
+    axes[0].set_xlabel("training time (s, time/train_s)")
+    axes[1].set_xlabel("training step (train/step)")
+    for ax in axes:
+        ax.set_ylabel(axis_label(key))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="x-small")
+    fig.suptitle(f"{key} over training: mean over seeds, band = the seeds' range", fontsize="medium")
+    fig.tight_layout()
+    return fig

@@ -73,7 +73,7 @@ def _panel(wr, panel: dict, caption: str):
     if kind == "scatter":
         return wr.ScatterPlot(title=caption, x=panel["x"], y=panel["y"])
     if kind == "line":
-        return wr.LinePlot(title=caption, x="Step", y=list(panel["y"]))
+        return wr.LinePlot(title=caption, x=panel.get("x", "Step"), y=list(panel["y"]))
     if kind == "media":
         return wr.MediaBrowser(title=caption, media_keys=[panel["key"]])
     raise ValueError(f"unknown panel kind {kind!r}; allowed: bar, scatter, line, media")

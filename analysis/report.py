@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 from analysis.load import read_history
 from lgm.evaluation.registry import HEADLINE_KEY as RANK_METRIC
 
-from analysis.plots import (metric_scatter, metric_vs_parameter, sample_choices, sample_grid,
+from analysis.curves import STILL_IMPROVING, curve_table, describe_verdicts
+from analysis.plots import (curve_figure, metric_scatter, metric_vs_parameter, sample_choices, sample_grid,
                             save_figure, training_curves)
 from analysis.render import Bullets, FigureBlock, Heading, Paragraph, Table, render_html, render_markdown
 from analysis.stats import RESAMPLES
@@ -79,6 +80,15 @@ def _unique(runs: pd.DataFrame, column: str) -> str:
     return ", ".join(f"{v} ({n})" for v, n in counts.items())
 
 
+PROVISIONAL = "provisional — longer training may change it"
+
+
+def _verdict_cell(a: SweepAnalysis) -> str:
+    if a.result is None:
+        return "not tested"
+    return f"**{a.result.verdict}**" + (f" ({PROVISIONAL})" if a.provisional else "")
+
+
 def header_blocks(runs: pd.DataFrame, source, analyses: list) -> list:
     """Title, what was run (provenance and counts), the verdict per question, the rule."""
     counts = run_counts(runs)
@@ -94,7 +104,7 @@ def header_blocks(runs: pd.DataFrame, source, analyses: list) -> list:
     ))
     verdicts = Table(("sweep", "question", "verdict"), tuple(
         (a.name, a.spec.question if a.spec else "(no readable sweep file)",
-         f"**{a.result.verdict}**" if a.result else "not tested") for a in analyses))
+         _verdict_cell(a)) for a in analyses))
     return [Heading(1, "lgm study report"), Paragraph(f"Source: `{source}`."),
             Heading(2, "What was run"), provenance, Heading(2, "Verdicts"), verdicts,
             Paragraph(RULE_TEXT)]
@@ -199,6 +209,12 @@ def _measured_blocks(a: SweepAnalysis, figures: Path | None, resamples: int, see
     blocks += _figure(training_curves(curves, by=a.by, keys=keys or None), figures, f"{stem}_curves",
                       "Training curves from history.jsonl (failed runs dashed)",
                       {"kind": "line", "y": tuple(keys), "runs": _wandb_ids(curves)})
+    if a.over_training is not None:
+        key = a.over_training.metric
+        blocks += _figure(curve_figure(curve_table(a.usable, by=a.by), key=key, by=a.by), figures,
+                          f"{stem}_over_training",
+                          f"{key} over training time and steps (mean over seeds, band: the seeds' range)",
+                          {"kind": "line", "x": "train/step", "y": (key,), "runs": run_ids})
     return blocks
 
 
@@ -207,10 +223,31 @@ def _verdict_blocks(a: SweepAnalysis) -> list:
     if a.result is None:
         blocks.append(Paragraph("**Verdict: not tested** (no readable prediction)."))
     else:
-        blocks.append(Paragraph(f"**Verdict: {a.result.verdict}.** {a.result.reason}."))
+        flag = f" **{PROVISIONAL.capitalize()}:** {a.over_training.reason}." if a.provisional else ""
+        blocks.append(Paragraph(f"**Verdict: {a.result.verdict}.**{flag} {a.result.reason}."))
         if a.result.judgements:
             blocks.append(Bullets(tuple(f"{j.verdict}: {j.reason}" for j in a.result.judgements)))
+        blocks += _over_training_blocks(a)
     blocks += [Paragraph("**Other observations.**"), Bullets(tuple(a.notes))]
+    return blocks
+
+
+def _over_training_blocks(a: SweepAnalysis) -> list:
+    """The verdict at every curve point and whether each configuration levelled off."""
+    over = a.over_training
+    if over is None:
+        return [Paragraph("**Over training time:** not measured (the runs logged no training "
+                          "curve; `eval_points` > 1 adds one).")]
+    samples = _unique(a.usable, "curve/num_samples")
+    text = (f"**Over training time** ({over.metric}, {samples} samples at every point): "
+            f"{describe_verdicts(over.points)}.")
+    blocks = [Paragraph(text)]
+    if not over.levels.empty:
+        rows = tuple((r.label, f"{r.from_fraction:.0%}", fmt(r.mean_before), fmt(r.mean_last),
+                      f"{100 * r.relative_improvement:+.1f} %", "still improving" if r.still_improving
+                      else "levelled off") for r in over.levels.itertuples())
+        blocks.append(Table(("configuration", "from", f"mean {over.metric} then", "at the end",
+                             "improvement", f"(threshold {STILL_IMPROVING:.0%})"), rows))
     return blocks
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from contracts.sweep import SweepSpec
 from lgm.evaluation.registry import HEADLINE_KEY
 
+from analysis.curves import OverTraining, over_training
 from analysis.errors import SweepSpecError
 from analysis.load import load_runs, load_sweep_spec, usable_runs
 from analysis.observations import observations
@@ -38,6 +39,12 @@ class SweepAnalysis:
     metric: str
     by: list = field(default_factory=list)   # the columns naming a configuration
     notes: list = field(default_factory=list)
+    over_training: OverTraining | None = None  # verdicts along the training curves
+
+    @property
+    def provisional(self) -> bool:
+        """The verdict may be a property of the budget: see ``analysis.curves``."""
+        return bool(self.over_training and self.over_training.provisional)
 
     @property
     def counts(self) -> dict:
@@ -68,12 +75,14 @@ def analyse_sweep(runs: pd.DataFrame, spec: SweepSpec | None, *, spec_error: str
         grid = spec.parameters.get(prediction.parameter)
         result = evaluate_prediction(usable, prediction, grid=grid, resamples=resamples, seed=seed)
         metric, table = prediction.metric, result.table
+        over = over_training(usable, prediction, by=by, grid=grid, final_verdict=result.verdict,
+                             resamples=resamples, seed=seed)
     else:
-        metric = DEFAULT_METRIC
+        metric, over = DEFAULT_METRIC, None
         table = summarize(usable, metric, by=by, resamples=resamples, seed=seed)
     return SweepAnalysis(name=str(names[0]), runs=runs, usable=usable, spec=spec,
                          spec_error=spec_error, result=result, table=table, metric=metric, by=by,
-                         notes=observations(runs, by=by))
+                         notes=observations(runs, by=by), over_training=over)
 
 
 def analyse_source(source, *, api=None, cache_dir=None, resamples: int = RESAMPLES,
