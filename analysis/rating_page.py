@@ -4,7 +4,8 @@ The page asks ``/api/next`` for a trial (an opaque token and the URLs of its ima
 are opaque tokens too), shows the images, measures the response time from the moment all
 of them have loaded, and POSTs the answer as JSON to ``/api/answer``. Keys: ← / → / space
 in pairs mode, r / g in real-or-fake mode; buttons do the same. The rater's name is kept in
-the browser's localStorage (or given by ``--rater``) and sent with every answer.
+the browser's localStorage (or given by ``--rater``) and sent with every answer; the trial
+being shown is kept in sessionStorage, so a reload replaces it instead of leaving it pending.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ _TEXT = {
     REAL_OR_FAKE: {"task": "Is this image real or generated?",
                      "images": ('<img id="img0" alt="image to judge">',),
                      "buttons": ((REAL, "<kbd>R</kbd> Real"), (GENERATED, "<kbd>G</kbd> Generated")),
-                     "hint": "Half of the images are real photographs from the data set, half "
-                             "come from models. Keys: <kbd>R</kbd> real, <kbd>G</kbd> generated."},
+                     "hint": "Half of the images are real images from the data set, half come "
+                             "from models. Keys: <kbd>R</kbd> real, <kbd>G</kbd> generated."},
 }
 
 
@@ -130,9 +131,12 @@ function counted(answered, total) {
 
 async function next() {
   ready(false);
-  const response = await fetch("/api/next", {cache: "no-store"});
+  const previous = sessionStorage.getItem("lgm-trial");
+  const url = "/api/next" + (previous ? "?replaces=" + encodeURIComponent(previous) : "");
+  const response = await fetch(url, {cache: "no-store"});
   if (!response.ok) { say("Cannot load the next images: " + await response.text(), true); return; }
   trial = await response.json();
+  sessionStorage.setItem("lgm-trial", trial.trial);
   counted(trial.answered, trial.total);
   let loaded = 0;
   images.forEach((img, i) => {

@@ -4,7 +4,8 @@ Routes, and nothing else (any other path, ``..`` or encoded, is a 404; nothing i
 from disk by URL):
 
 - ``GET /`` the page, ``GET /app.js`` its script (:mod:`analysis.rating_page`);
-- ``GET /api/next`` a new trial as JSON: an opaque token and its image URLs;
+- ``GET /api/next[?replaces=<token>]`` a new trial as JSON: an opaque token and its image
+  URLs (``replaces``: the page's unanswered trial before a reload, forgotten);
 - ``GET /img/<token>.png`` an image of a trial being shown (rendered from samples.npz);
 - ``POST /api/answer`` the answer as JSON ``{trial, choice, response_ms, rater}``, appended
   to ratings.jsonl before the reply.
@@ -24,7 +25,7 @@ import sys
 import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from analysis.rating_page import APP_JS, page_html
 from analysis.rating_session import TOKEN, AnswerError, RatingSession
@@ -113,7 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/app.js":
             return self._send(200, APP_JS.encode("utf-8"), "text/javascript; charset=utf-8")
         if path == "/api/next":
-            return self._json(session.next_trial())
+            replaces = parse_qs(urlsplit(self.path).query).get("replaces", [None])[0]
+            return self._json(session.next_trial(replaces=replaces))
         match = _IMAGE.fullmatch(path)
         png = session.image(match.group(1)) if match else None
         if png is None:

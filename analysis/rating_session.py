@@ -183,9 +183,23 @@ class RatingSession:
                 self._images.pop(token, None)
             del self._trials[oldest.token]
 
-    def next_trial(self) -> dict:
-        """A new trial for the page: its token, its image URLs, and answer counts."""
+    def _drop(self, token: str | None) -> None:
+        """Forget an unanswered trial its page replaced (reloaded), so it is not pending."""
+        trial = self._trials.get(token) if isinstance(token, str) else None
+        if trial is not None and not trial.answered:
+            for image in trial.images:
+                self._images.pop(image, None)
+            del self._trials[token]
+
+    def next_trial(self, *, replaces: str | None = None) -> dict:
+        """A new trial for the page: its token, its image URLs, and answer counts.
+
+        ``replaces``: the page's previous trial, dropped if unanswered (a reload); a trial
+        shown and neither answered nor replaced counts as shown for ``PENDING_S`` seconds, so
+        two raters at once get different pairs.
+        """
         with self._lock:
+            self._drop(replaces)
             counts = self._counts()
             make = self._pair_trial if self.mode == PAIRS else self._real_or_fake_trial
             sweep, shown, pngs = make(counts)

@@ -117,6 +117,16 @@ def test_pending_trials_are_not_given_twice(runs_copy):
     assert len(set(labels)) == 3
 
 
+def test_a_reloaded_page_does_not_leave_its_pair_pending(runs_copy):
+    session = RatingSession(runs_copy, sweep="gan_width", seed=3)
+    labels = lambda t: frozenset(session.config_of[r].label for r in session._trials[t["trial"]].shown.values())  # noqa: E731
+    first = session.next_trial()
+    again = session.next_trial(replaces=first["trial"])        # the same page, reloaded
+    assert first["trial"] not in session._trials and session.image(first["images"][0][5:-4]) is None
+    third = session.next_trial(replaces="not-a-token")          # unknown tokens are ignored
+    assert len({labels(again), labels(third)}) == 2
+
+
 def test_rating_lines_hold_runs_sides_choice_time_and_rater(runs_copy):
     session = RatingSession(runs_copy, sweep="gan_scaling", seed=0)
     (line,) = _answer_all(session, ["left"])
