@@ -30,7 +30,7 @@ import pandas as pd
 from lgm.evaluation.registry import HEADLINE_KEY, MAXIMIZE, SAMPLE_METRICS, goal, known_goal, outputs_of
 
 from analysis.rating_store import CANT_TELL, PAIRS, REAL, REAL_OR_FAKE, REAL_RUN
-from analysis.ratings import (bootstrap_bradley_terry, bootstrap_interval_of, bradley_terry,
+from analysis.ratings import (TIE_SCORE, bootstrap_bradley_terry, bootstrap_interval_of, bradley_terry,
                               judgments_needed, kendall_tau_b, metric_agreement, preference,
                               proportion_interval, win_matrix)
 from analysis.stats import RESAMPLES, finite_values
@@ -41,7 +41,7 @@ __all__ = ["RATING_METRICS", "SweepRatings", "run_labels", "rate_sweep", "foolin
 # Sample-quality metrics with a direction: those computed from samples, and FID of reconstructions.
 RATING_METRICS = tuple(key for name in (*SAMPLE_METRICS, "fid_recon") for key in outputs_of(name)
                        if known_goal(key))
-_SCORE = {"left": 1.0, "right": 0.0, CANT_TELL: 0.5}
+_SCORE = {"left": 1.0, "right": 0.0, CANT_TELL: TIE_SCORE}  # the left run's score
 
 
 @dataclass
@@ -78,7 +78,8 @@ def _pair_table(entries: list, sweep: str, labels: dict) -> tuple[pd.DataFrame, 
             continue
         rows.append({"left": e["left"], "right": e["right"], "left_label": labels[e["left"]],
                      "right_label": labels[e["right"]], "score": _SCORE[e["choice"]], "rater": e["rater"]})
-    return pd.DataFrame(rows, columns=["left", "right", "left_label", "right_label", "score", "rater"]), left_out
+    columns = ["left", "right", "left_label", "right_label", "score", "rater"]
+    return pd.DataFrame(rows, columns=columns), left_out
 
 
 def _real_or_fake_table(entries: list, sweep: str, labels: dict) -> tuple[pd.DataFrame, int]:
@@ -140,61 +141,73 @@ def fooling_tau_samples(fooling: pd.DataFrame, metric_means: np.ndarray, *, resa
     configuration × answer cells, as many as observed)."""
     counts = np.stack([fooling["real"], fooling["n"] - fooling["real"]], axis=1).astype(float).ravel()
     rng = np.random.default_rng(seed)
-    drawn = rng.multinomial(int(counts.sum()), counts / counts.sum(), size=resamples).reshape(resamples, -1, 2)
+    drawn = rng.multinomial(int(counts.sum()), counts / counts.sum(), size=resamples)
+    drawn = drawn.reshape(resamples, -1, 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         rates = drawn[..., 0] / drawn.sum(axis=-1)
     return kendall_tau_b(rates, metric_means)
 
 
 def _config_means(usable: pd.DataFrame, labels: dict, metric: str) -> dict:
-    values = pd.to_numeric(usable[metric], errors="coerce") if metric in usable else None
-    if values is None:
+    """configuration label → mean of ``metric`` over its runs' finite values (none: absent)."""
+    if metric not in usable:
         return {}
     by_label = usable["run_id"].astype(str).map(labels)
-    return {label: float(v.mean()) for label, group in values.groupby(by_label)
-            if (v := pd.Series(finite_values(group))).size}
+    means = {}
+    for label, group in usable[metric].groupby(by_label):
+        values = finite_values(group)
+        if values.size:
+            means[label] = float(values.mean())
+    return means
 
 
-def _tau(scores: np.ndarray, samples, labels_in_order: list, means: dict, sign: float) -> tuple:
-    keep = [i for i, label in enumerate(labels_in_order) if label in means]
+def _score_tau(theta: np.ndarray, samples, configs: list, means: dict, sign: float) -> dict:
+    """τ-b of the Bradley–Terry scores with the oriented metric means, and its bootstrap
+    interval from the scores' bootstrap ``samples``."""
+    keep = [i for i, label in enumerate(configs) if label in means]
     if len(keep) < 2:
-        return math.nan, math.nan, math.nan
-    oriented = np.array([sign * means[labels_in_order[i]] for i in keep])
-    tau = float(kendall_tau_b(np.asarray(scores)[keep], oriented))
-    low, high = bootstrap_interval_of(kendall_tau_b(samples[:, keep], oriented)) if samples is not None \
-        else (math.nan, math.nan)
-    return tau, low, high
+        return {"tau": math.nan, "tau_low": math.nan, "tau_high": math.nan}
+    oriented = np.array([sign * means[configs[i]] for i in keep])
+    low, high = bootstrap_interval_of(kendall_tau_b(samples[:, keep], oriented))
+    return {"tau": float(kendall_tau_b(theta[keep], oriented)), "tau_low": low, "tau_high": high}
 
 
-def _agreement_row(metric, ctx) -> dict:
-    means = ctx["means"][metric]
-    sign = 1.0 if goal(metric) == MAXIMIZE else -1.0
-    row = {"metric": metric, "goal": goal(metric), "configs": len(means)}
-    row["tau"], row["tau_low"], row["tau_high"] = _tau(ctx["theta"], ctx["samples"], ctx["configs"], means, sign)
-    values = pd.to_numeric(ctx["usable"].set_index("run_id")[metric], errors="coerce").to_dict() \
-        if metric in ctx["usable"] else {}
-    decided = ctx["pairs"][ctx["pairs"]["score"] != 0.5]
-    chosen = np.where(decided["score"] == 1.0, decided["left"], decided["right"])
-    other = np.where(decided["score"] == 1.0, decided["right"], decided["left"])
+def _pick_share(pairs: pd.DataFrame, values: dict, *, maximize: bool) -> dict:
+    """On how many decided judgments the metric of the two runs shown prefers the chosen run."""
+    decided = pairs[pairs["score"] != TIE_SCORE]
+    left_won = decided["score"] == 1.0
+    chosen = np.where(left_won, decided["left"], decided["right"])
+    other = np.where(left_won, decided["right"], decided["left"])
     agree, n = metric_agreement([values.get(r, math.nan) for r in chosen],
-                                [values.get(r, math.nan) for r in other], maximize=sign > 0)
-    row.update(agree=agree, decided=n, share=agree / n if n else math.nan)
-    row["share_low"], row["share_high"] = proportion_interval(agree, n)
-    fooling = ctx["fooling"][ctx["fooling"]["label"].isin(means)]
-    row["tau_fooling"], row["tau_fooling_low"], row["tau_fooling_high"] = math.nan, math.nan, math.nan
-    if len(fooling) >= 2:
-        oriented = sign * fooling["label"].map(means).to_numpy(dtype=float)
-        row["tau_fooling"] = float(kendall_tau_b(fooling["rate"].to_numpy(dtype=float), oriented))
-        row["tau_fooling_low"], row["tau_fooling_high"] = bootstrap_interval_of(
-            fooling_tau_samples(fooling, oriented, resamples=ctx["resamples"], seed=ctx["seed"]))
-    return row
+                                [values.get(r, math.nan) for r in other], maximize=maximize)
+    low, high = proportion_interval(agree, n)
+    return {"agree": agree, "decided": n, "share": agree / n if n else math.nan,
+            "share_low": low, "share_high": high}
+
+
+def _fooling_tau(fooling: pd.DataFrame, means: dict, sign: float, *, resamples: int,
+                 seed: int) -> dict:
+    """τ-b of the fooling rates with the oriented metric means, with its bootstrap interval."""
+    fooling = fooling[fooling["label"].isin(means)]
+    if len(fooling) < 2:
+        return {"tau_fooling": math.nan, "tau_fooling_low": math.nan, "tau_fooling_high": math.nan}
+    oriented = sign * fooling["label"].map(means).to_numpy(dtype=float)
+    samples = fooling_tau_samples(fooling, oriented, resamples=resamples, seed=seed)
+    low, high = bootstrap_interval_of(samples)
+    return {"tau_fooling": float(kendall_tau_b(fooling["rate"].to_numpy(dtype=float), oriented)),
+            "tau_fooling_low": low, "tau_fooling_high": high}
+
+
+def _run_values(usable: pd.DataFrame, metric: str) -> dict:
+    """run id → the run's value of ``metric`` (NaN where missing)."""
+    return dict(zip(usable["run_id"].astype(str), pd.to_numeric(usable[metric], errors="coerce")))
 
 
 def _disagreements(pairs: pd.DataFrame, fid: dict) -> pd.DataFrame:
     """Configuration pairs whose decided judgments mostly favour the one with the worse FID."""
     rows = []
     lower_better = goal(HEADLINE_KEY) != MAXIMIZE
-    decided = pairs[pairs["score"] != 0.5]
+    decided = pairs[pairs["score"] != TIE_SCORE]
     for a, b in combinations(sorted(set(decided["left_label"]) | set(decided["right_label"])), 2):
         if a not in fid or b not in fid or fid[a] == fid[b]:
             continue
@@ -212,7 +225,8 @@ def _disagreements(pairs: pd.DataFrame, fid: dict) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=["fid_better", "fid_worse", "fid_better_value", "fid_worse_value",
                                         "decided", "for_worse", "share_for_worse", "run_better", "run_worse"])
     table = table[table["share_for_worse"] > 0.5]
-    return table.sort_values(["share_for_worse", "decided"], ascending=False, kind="stable").reset_index(drop=True)
+    table = table.sort_values(["share_for_worse", "decided"], ascending=False, kind="stable")
+    return table.reset_index(drop=True)
 
 
 def _most_shown(judgments: pd.DataFrame, label: str) -> str:
@@ -242,10 +256,16 @@ def rate_sweep(a, entries: list, *, resamples: int = RESAMPLES, seed: int = 0) -
     scores, configs, samples = _scores(pairs, order, resamples=resamples, seed=seed)
     fooling, reference = _fooling(answers, order)
     theta = scores.set_index("label").reindex(configs)["theta"].to_numpy() if configs else np.array([])
-    means = {m: _config_means(a.usable, labels, m) for m in dict.fromkeys((*RATING_METRICS, HEADLINE_KEY))}
-    ctx = {"usable": a.usable, "pairs": pairs, "configs": configs, "theta": theta, "means": means,
-           "samples": samples, "fooling": fooling, "resamples": resamples, "seed": seed}
-    agreement = pd.DataFrame([_agreement_row(m, ctx) for m in RATING_METRICS if means[m]])
+    metrics = dict.fromkeys((*RATING_METRICS, HEADLINE_KEY))
+    means = {m: _config_means(a.usable, labels, m) for m in metrics}
+    rows = []
+    for metric in (m for m in RATING_METRICS if means[m]):
+        sign = 1.0 if goal(metric) == MAXIMIZE else -1.0
+        rows.append({"metric": metric, "goal": goal(metric), "configs": len(means[metric]),
+                     **_score_tau(theta, samples, configs, means[metric], sign),
+                     **_pick_share(pairs, _run_values(a.usable, metric), maximize=sign > 0),
+                     **_fooling_tau(fooling, means[metric], sign, resamples=resamples, seed=seed)})
+    agreement = pd.DataFrame(rows)
     return SweepRatings(pairs=pairs, real_or_fake=answers, left_out=out_pairs + out_real, scores=scores,
                         fooling=fooling, reference=reference, agreement=agreement,
                         disagreements=_disagreements(pairs, means[HEADLINE_KEY]),

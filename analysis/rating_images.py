@@ -74,7 +74,8 @@ def pair_arrays(a: Samples, b: Samples, rng: np.random.Generator) -> tuple:
         if columns is not None:
             return a.images, b.images, columns
     n = min(len(a.images), len(b.images), GRID_IMAGES)
-    pick = lambda s: s.images[rng.permutation(len(s.images))[:n]] if s.conditional else s.images[:n]  # noqa: E731
+    def pick(s: Samples) -> np.ndarray:
+        return s.images[rng.permutation(len(s.images))[:n]] if s.conditional else s.images[:n]
     return pick(a), pick(b), 8 if n >= 8 * 8 else max(1, math.ceil(math.sqrt(n)))
 
 

@@ -66,8 +66,9 @@ _TEXT = {
 def page_html(mode: str, *, rater: str | None = None) -> str:
     """The page for ``mode``; ``rater`` (already checked) pre-fills the name, HTML-escaped."""
     text = _TEXT[mode]
-    buttons = "\n".join(f'  <button type="button" class="main" data-choice="{html.escape(choice, quote=True)}" '
-                        f"disabled>{label}</button>" for choice, label in text["buttons"])
+    buttons = "\n".join(f'  <button type="button" class="main" '
+                        f'data-choice="{html.escape(choice, quote=True)}" disabled>{label}</button>'
+                        for choice, label in text["buttons"])
     value = html.escape(rater or "", quote=True)
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -149,7 +150,11 @@ async function next() {
 async function answer(choice) {
   if (busy || !trial) return;
   const name = rater.value.trim();
-  if (!name) { say("Please type your name first: it is saved with every answer.", true); rater.focus(); return; }
+  if (!name) {
+    say("Please type your name first: it is saved with every answer.", true);
+    rater.focus();
+    return;
+  }
   localStorage.setItem("lgm-rater", name);
   const elapsed = Math.round(performance.now() - shownAt);
   ready(false);

@@ -17,7 +17,7 @@ from lgm.evaluation.registry import HEADLINE_KEY, MINIMIZE
 
 from analysis.rating_analysis import SweepRatings, rate_sweep
 from analysis.rating_store import ratings_files, read_ratings
-from analysis.ratings import ALPHA_ONE_SIDED, POWER, PRIOR, judgments_needed
+from analysis.ratings import ALPHA_ONE_SIDED, POWER, PRIOR, TIE_SCORE, judgments_needed
 from analysis.render import FigureBlock, Paragraph, Table, fmt
 from analysis.stats import RESAMPLES
 
@@ -76,7 +76,7 @@ def _command(source, name: str) -> str:
 
 
 def _counts_text(r: SweepRatings) -> str:
-    ties = int((r.pairs["score"] == 0.5).sum())
+    ties = int((r.pairs["score"] == TIE_SCORE).sum())
     configs = len(set(r.pairs["left_label"]) | set(r.pairs["right_label"]))
     pairs_seen = len({frozenset(p) for p in zip(r.pairs["left_label"], r.pairs["right_label"])})
     generated = int((r.real_or_fake["truth"] != "real").sum())
@@ -107,7 +107,8 @@ def _fooling_table(r: SweepRatings) -> Table:
     ref = r.reference
     rows.append(("real test images (reference)", str(ref["n"]), str(ref["real"]), _pct(ref["rate"]),
                  _interval(ref["low"], ref["high"], pct=True)))
-    return Table(("configuration", "images rated", "rated real", "fooling rate", "95 % interval"), tuple(rows))
+    return Table(("configuration", "images rated", "rated real", "fooling rate", "95 % interval"),
+                 tuple(rows))
 
 
 def _agreement_table(r: SweepRatings) -> Table:
@@ -129,8 +130,9 @@ def _best_text(r: SweepRatings) -> str:
         if not len(taus):
             return "No metric could be compared with the ratings yet (too few configurations rated)."
         best = taus.sort_values("tau_fooling", ascending=False, kind="stable").iloc[0]
+        interval = _interval(best.tau_fooling_low, best.tau_fooling_high)
         return (f"**{best.metric} agrees best with the raters** here: τ = {fmt(best.tau_fooling, 3)} "
-                f"with the fooling rates (95 % interval {_interval(best.tau_fooling_low, best.tau_fooling_high)}).")
+                f"with the fooling rates (95 % interval {interval}).")
     ranked = decided.sort_values(["share", "tau"], ascending=False, kind="stable")
     best = ranked.iloc[0]
     tied = ranked[(ranked["share"] == best.share) & (ranked["agree"] == best.agree)

@@ -78,8 +78,10 @@ def rateable_configurations(root, *, mode: str, sweep: str | None = None) -> tup
     runs = runs[runs["samples_array_path"].notna()]
     if runs.empty:
         raise RatingError(f"no finished runs with {SAMPLES_ARRAY_FILE} in {root} (rating needs "
-                          f"finished, comparable runs; the study writes {SAMPLES_ARRAY_FILE} beside samples.png)")
-    configs = {name: _sweep_configurations(str(name), group) for name, group in runs.groupby("sweep", sort=True)}
+                          f"finished, comparable runs; the study writes {SAMPLES_ARRAY_FILE} "
+                          f"beside samples.png)")
+    configs = {name: _sweep_configurations(str(name), group)
+               for name, group in runs.groupby("sweep", sort=True)}
     if sweep is not None and sweep not in configs:
         raise RatingError(f"unknown sweep {sweep!r}; available: {', '.join(configs)}")
     chosen = {sweep: configs[sweep]} if sweep is not None else configs

@@ -61,7 +61,8 @@ def _check_types(entry: dict, fields: dict, origin: str) -> None:
     for key, kind in fields.items():
         value = entry.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise RatingError(f"{origin}: field {key!r} missing or not a {getattr(kind, '__name__', 'number')}")
+            what = getattr(kind, "__name__", "number")
+            raise RatingError(f"{origin}: field {key!r} missing or not a {what}")
 
 
 def check_rating(entry, origin: str = "rating") -> dict:

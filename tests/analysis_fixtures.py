@@ -5,8 +5,8 @@ config is a resolved ``study.config.RunConfig`` and every record is built with
 ``contracts.record.new_record``, the function the study itself writes records with, so a
 fixture cannot drift from what a run writes. ``write_run`` writes what ``python -m study
 sweep FILE --out DIR`` promises (``DIR/<sweep>/sweep.yaml``, ``DIR/<sweep>/<run_id>/record.json``,
-``history.jsonl``, ``samples.png``, ``samples.npz``, ``reconstructions.png``); ``FakeApi`` serves the same runs
-the way ``wandb.Api()`` does (``runs``, ``sweep``, ``project().sweeps()``, ``run.file().download``,
+``history.jsonl``, ``samples.png``, ``samples.npz``, ``reconstructions.png``); ``FakeApi``
+serves the same runs the way ``wandb.Api()`` does (``runs``, ``sweep``, ``project().sweeps()``, ``run.file().download``,
 ``run.scan_history``), with the summary keys the study logs, so both sources can be checked to
 give the same table.
 """

@@ -27,15 +27,13 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-u
          "--disable-sync", "--window-size=1366,768")
 WAIT_S = 30
 
-pytestmark = [
-    pytest.mark.skipif(not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
-                       reason=f"{CHROMIUM} / {CHROMEDRIVER} not installed (apt-get install -y chromium "
-                              f"chromium-driver; .ci/run installs them)"),
-    pytest.mark.xdist_group("browser"),
-]
+pytestmark = pytest.mark.skipif(
+    not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
+    reason=f"{CHROMIUM} / {CHROMEDRIVER} not installed (apt-get install -y chromium chromium-driver; "
+           f".ci/run installs them)")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def browser(tmp_path_factory):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -55,11 +53,6 @@ def browser(tmp_path_factory):
         os.environ.pop("SE_OFFLINE", None)
     else:
         os.environ["SE_OFFLINE"] = previous
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory) -> Path:
-    return make_study(tmp_path_factory.mktemp("runs"))
 
 
 def _serve(session):
@@ -98,7 +91,8 @@ def _lines(root):
     return [json.loads(line) for line in (root / RATINGS_FILE).read_text().splitlines()]
 
 
-def test_pairs_by_click_and_keyboard(browser, study, tmp_path):
+def _rate_pairs(browser, study, tmp_path):
+    """Four answers in pairs mode: click, arrow key, (reload), space, click."""
     from selenium.webdriver.common.keys import Keys
 
     session = RatingSession(study, sweep="vae_beta", seed=0)
@@ -135,7 +129,8 @@ def test_pairs_by_click_and_keyboard(browser, study, tmp_path):
     assert all(len(p) == 2 for p in pairs) and len(set(pairs[:3])) == 3  # all 3 pairs before a repeat
 
 
-def test_real_or_fake_by_keyboard_and_click(browser, study, tmp_path):
+def _rate_real_or_fake(browser, study, tmp_path):
+    """Four answers in real-or-fake mode: r, g, then the two buttons."""
     server = _serve(RatingSession(study, mode="real-or-fake", sweep="gan_scaling", seed=1))
     try:
         browser.get(address(server))
@@ -164,9 +159,10 @@ def test_real_or_fake_by_keyboard_and_click(browser, study, tmp_path):
     assert all((e["run"] == "real") == (e["truth"] == "real") for e in lines)
 
 
-def test_the_report_shows_the_ratings(study, tmp_path):
-    if not (study / RATINGS_FILE).exists():
-        pytest.skip("the browser tests above did not run")
+def test_rate_in_the_browser_then_report(browser, tmp_path):
+    study = make_study(tmp_path / "runs")
+    _rate_pairs(browser, study, tmp_path)
+    _rate_real_or_fake(browser, study, tmp_path)
     build_report(study, tmp_path / "report", resamples=200)
     md = (tmp_path / "report" / "report.md").read_text()
     vae = md[md.index("## Sweep `vae_beta`"):]

@@ -119,6 +119,7 @@ def test_rate_sweep_numbers(rated):
     assert (r.scores["low"] <= r.scores["theta"]).all() and (r.scores["theta"] <= r.scores["high"]).all()
     fid = r.agreement.set_index("metric").loc["eval/fid"]
     assert fid["tau"] == pytest.approx(1.0) and (fid["agree"], fid["decided"]) == (9, 9)
-    assert set(r.agreement["metric"]) <= set(RATING_METRICS) and "eval/fid_recon" in set(r.agreement["metric"])
+    metrics = set(r.agreement["metric"])
+    assert metrics <= set(RATING_METRICS) and "eval/fid_recon" in metrics
     assert r.left_out == 1 and list(r.needed["have"]) == [3, 3]
     assert (r.needed["preference"] > 0.5).all() and (r.needed["needed"] >= 1).all()

@@ -119,7 +119,9 @@ def test_pending_trials_are_not_given_twice(runs_copy):
 
 def test_a_reloaded_page_does_not_leave_its_pair_pending(runs_copy):
     session = RatingSession(runs_copy, sweep="gan_width", seed=3)
-    labels = lambda t: frozenset(session.config_of[r].label for r in session._trials[t["trial"]].shown.values())  # noqa: E731
+
+    def labels(trial):
+        return frozenset(session.config_of[r].label for r in session._trials[trial["trial"]].shown.values())
     first = session.next_trial()
     again = session.next_trial(replaces=first["trial"])        # the same page, reloaded
     assert first["trial"] not in session._trials and session.image(first["images"][0][5:-4]) is None
@@ -308,7 +310,8 @@ def test_foreign_host_and_origin_are_refused(served):
 # --------------------------------------------------------------------------- bad input
 
 def test_bad_input_is_refused_before_serving(study, tmp_path, capsys):
-    with pytest.raises(RatingError, match="unknown sweep 'nope'; available: gan_scaling, gan_width, vae_beta"):
+    with pytest.raises(RatingError, match="unknown sweep 'nope'; available: gan_scaling, gan_width, "
+                                          "vae_beta"):
         RatingSession(study, sweep="nope")
     empty = tmp_path / "empty"
     empty.mkdir()
