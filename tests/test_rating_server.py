@@ -345,3 +345,49 @@ def test_cli_usage_errors(study):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2
+
+
+# --------------------------------------------------------------------------- rendering
+
+def _samples(n, *, conditional, value=100):
+    from analysis.rating_images import Samples
+
+    labels = np.repeat(np.arange(10), n // 10) if conditional else np.zeros(0, dtype=np.int64)
+    images = np.full((n, 1, 28, 28), value, dtype=np.uint8)
+    images[:, 0, 0, 0] = np.arange(n)  # each image marked by its index
+    return Samples(images=images, labels=labels)
+
+
+def test_conditional_pairs_show_the_same_class_rows():
+    from analysis.rating_images import pair_arrays
+
+    a, b, columns = pair_arrays(_samples(100, conditional=True), _samples(100, conditional=True, value=9),
+                                np.random.default_rng(0))
+    assert columns == 10 and a.shape == b.shape == (100, 1, 28, 28)
+    assert np.array_equal(a[:, 0, 0, 0], np.arange(100)) and np.array_equal(b[:, 0, 0, 0], np.arange(100))
+
+
+def test_conditional_and_unconditional_are_shown_alike():
+    from analysis.rating_images import pair_arrays
+
+    a, b, columns = pair_arrays(_samples(100, conditional=True), _samples(64, conditional=False),
+                                np.random.default_rng(0))
+    assert columns == 8 and a.shape == b.shape == (64, 1, 28, 28)
+    assert not np.array_equal(np.sort(a[:, 0, 0, 0]), np.arange(64))   # a random 64 of the 100, mixed classes
+    assert len(set(a[:, 0, 0, 0])) == 64 and np.array_equal(b[:, 0, 0, 0], np.arange(64))
+
+
+def test_rendering_is_nearest_neighbour_upscaling_of_the_array():
+    from analysis.rating_images import GRID_SCALE, IMAGE_SCALE, grid_png, image_png
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(4, 1, 28, 28), dtype=np.uint8)
+    decoded = np.round(mpimg.imread(io.BytesIO(grid_png(images, 2))) * 255).astype(int)
+    assert decoded.shape[:2] == ((2 * 30 + 2) * GRID_SCALE,) * 2      # 2 × 2 of 28 + 2-pixel gaps
+    pad = 2 * GRID_SCALE
+    first = decoded[pad:pad + 28 * GRID_SCALE:GRID_SCALE, pad:pad + 28 * GRID_SCALE:GRID_SCALE, 0]
+    assert np.array_equal(first, images[0, 0])
+    block = decoded[pad:pad + GRID_SCALE, pad:pad + GRID_SCALE, 0]
+    assert (block == images[0, 0, 0, 0]).all()                          # one pixel → a 4 × 4 block
+    single = mpimg.imread(io.BytesIO(image_png(images[1])))
+    assert single.shape[:2] == (32 * IMAGE_SCALE,) * 2
