@@ -77,6 +77,9 @@ def _rate(args) -> None:
     except OSError as err:
         raise RatingError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}; "
                           f"choose another --port (0: any free one)") from None
+    if server.allowed_hosts is None:
+        print(f"warning: listening on {args.host}: anyone who can reach this machine can open the "
+              f"page and add ratings", file=sys.stderr)
     print(f"Rating page ({args.mode}, {len(session.configurations)} configurations): "
           f"{address(server)}  (answers go to {session.log.path}; Ctrl-C stops)", flush=True)
     try:

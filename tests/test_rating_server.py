@@ -339,6 +339,18 @@ def test_pairs_need_two_configurations(tmp_path, capsys):
     RatingSession(tmp_path, mode="real-or-fake", real_images=_real)  # one is enough there
 
 
+def test_a_port_in_use_is_a_clear_error(study, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["rate", str(study), "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}") and "--port" in err
+
+
 def test_cli_usage_errors(study):
     for argv in (["rate", str(study), "--rater", "x" * 41], ["rate", str(study), "--port", "99999"],
                  ["rate", str(study), "--mode", "thumbs"]):
