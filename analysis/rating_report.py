@@ -123,42 +123,52 @@ def _agreement_table(r: SweepRatings) -> Table:
                   "95 % interval", "τ with fooling rates [95 %]"), tuple(rows))
 
 
-def _best_text(r: SweepRatings) -> str:
-    decided = r.agreement[r.agreement["decided"] > 0] if len(r.agreement) else r.agreement
-    if not len(decided):
-        taus = r.agreement.dropna(subset=["tau_fooling"]) if len(r.agreement) else r.agreement
-        if not len(taus):
-            return "No metric could be compared with the ratings yet (too few configurations rated)."
-        best = taus.sort_values("tau_fooling", ascending=False, kind="stable").iloc[0]
-        interval = _interval(best.tau_fooling_low, best.tau_fooling_high)
-        return (f"**{best.metric} agrees best with the raters** here: τ = {fmt(best.tau_fooling, 3)} "
-                f"with the fooling rates (95 % interval {interval}).")
+def _names(metrics) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    metrics = list(metrics)
+    return metrics[0] if len(metrics) == 1 else ", ".join(metrics[:-1]) + " and " + metrics[-1]
+
+
+def _best_by_fooling(agreement: pd.DataFrame) -> str:
+    """Without decided pair judgments: the metric whose τ with the fooling rates is highest."""
+    taus = agreement.dropna(subset=["tau_fooling"])
+    if not len(taus):
+        return "No metric could be compared with the ratings yet (too few configurations rated)."
+    best = taus.sort_values("tau_fooling", ascending=False, kind="stable").iloc[0]
+    interval = _interval(best.tau_fooling_low, best.tau_fooling_high)
+    return (f"**{best.metric} agrees best with the raters** here: τ = {fmt(best.tau_fooling, 3)} "
+            f"with the fooling rates (95 % interval {interval}).")
+
+
+def _best_by_pairs(decided: pd.DataFrame) -> str:
+    """The metric(s) picking the raters' choice most often (then: highest τ), said plainly."""
     ranked = decided.sort_values(["share", "tau"], ascending=False, kind="stable")
     best = ranked.iloc[0]
-    tied = ranked[(ranked["share"] == best.share) & (ranked["agree"] == best.agree)
-                  & ((ranked["tau"] == best.tau) | (ranked["tau"].isna() & math.isnan(best.tau)))]
-    if len(tied) > 1:
-        names = ", ".join(tied["metric"].iloc[:-1]) + " and " + tied["metric"].iloc[-1]
-        text = (f"**{names} agree best with the raters**, equally: on {best.agree} of {best.decided} "
-                f"decided judgments ({_pct(best.share)}, 95 % interval "
-                f"{_interval(best.share_low, best.share_high, pct=True)}) each prefers the grid the "
-                f"raters chose; τ with their scores {fmt(best.tau, 3)}.")
-        ranked = pd.concat([tied.iloc[:1], ranked.iloc[len(tied):]])
-    else:
-        text = ""
-    text = text or (f"**{best.metric} agrees best with the raters**: on {best.agree} of {best.decided} "
-            f"decided judgments ({_pct(best.share)}, 95 % interval "
-            f"{_interval(best.share_low, best.share_high, pct=True)}) it prefers the grid the raters chose"
-            f"; τ with their scores {fmt(best.tau, 3)}.")
-    if HEADLINE_KEY not in set(tied["metric"]) and (decided["metric"] == HEADLINE_KEY).any():
-        fid = decided[decided["metric"] == HEADLINE_KEY].iloc[0]
-        text += f" {HEADLINE_KEY}: {_pct(fid.share)}."
-    if len(ranked) > 1 and ranked.iloc[1].share >= best.share_low:
-        text += (f" The next best, {ranked.iloc[1].metric} ({_pct(ranked.iloc[1].share)}), lies inside "
+    same = ((ranked["agree"] == best.agree) & (ranked["decided"] == best.decided)
+            & np.isclose(ranked["tau"], best.tau, equal_nan=True))
+    tied, rest = ranked[same], ranked[~same]
+    several = len(tied) > 1
+    text = (f"**{_names(tied['metric'])} {'agree' if several else 'agrees'} best with the raters**"
+            f"{', equally' if several else ''}: on {best.agree} of {best.decided} decided judgments "
+            f"({_pct(best.share)}, 95 % interval {_interval(best.share_low, best.share_high, pct=True)}) "
+            f"{'each' if several else 'it'} prefers the grid the raters chose; τ with their scores "
+            f"{fmt(best.tau, 3)}.")
+    headline = decided[decided["metric"] == HEADLINE_KEY]
+    if HEADLINE_KEY not in set(tied["metric"]) and len(headline):
+        text += f" {HEADLINE_KEY}: {_pct(headline.iloc[0].share)}."
+    if len(rest) and rest.iloc[0].share >= best.share_low:
+        text += (f" The next best, {rest.iloc[0].metric} ({_pct(rest.iloc[0].share)}), lies inside "
                  f"that interval, so these ratings do not single out one metric.")
     if best.share_low <= 0.5:
-        text += " Its interval includes 50 % (chance), so even that agreement is not established."
+        text += " That interval includes 50 % (chance), so even this agreement is not established."
     return text
+
+
+def _best_text(r: SweepRatings) -> str:
+    if not len(r.agreement):
+        return "No metric could be compared with the ratings yet (too few configurations rated)."
+    decided = r.agreement[r.agreement["decided"] > 0]
+    return _best_by_pairs(decided) if len(decided) else _best_by_fooling(r.agreement)
 
 
 def _disagreement_blocks(r: SweepRatings, a, figures: Path | None, stem: str) -> list:
@@ -184,7 +194,9 @@ def _disagreement_blocks(r: SweepRatings, a, figures: Path | None, stem: str) ->
     return blocks
 
 
-def _pair_figure(left: str, right: str, caption: str, titles: tuple, figures: Path, stem: str) -> FigureBlock:
+def _pair_figure(left: str, right: str, caption: str, titles: tuple, figures: Path,
+                 stem: str) -> FigureBlock:
+    """Both runs' grids side by side, in the layout the rating page used."""
     from analysis.plots import grid_pair, save_figure
     from analysis.rating_images import grid, load_samples, pair_arrays
 
