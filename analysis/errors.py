@@ -6,7 +6,7 @@ from contracts.record import RecordError as _RecordError
 from contracts.sweep import SweepSpecError as _SweepSpecError
 
 __all__ = ["AnalysisError", "RunSourceError", "NoRunsError", "RunRecordError",
-           "SweepSpecError", "NotLoggedInError", "INPUT_ERRORS"]
+           "SweepSpecError", "NotLoggedInError", "RatingError", "INPUT_ERRORS"]
 
 
 class AnalysisError(ValueError):
@@ -19,6 +19,11 @@ class RunSourceError(AnalysisError):
 
 class NoRunsError(RunSourceError):
     """The source was read, but it holds no runs."""
+
+
+class RatingError(AnalysisError):
+    """Nothing to rate (no finished runs with samples.npz, an unknown sweep, fewer than two
+    configurations for pairs), or a ratings.jsonl line that breaks its format."""
 
 
 # A run's record.json or history.jsonl breaks the study/analysis contract (names the file and

@@ -24,7 +24,7 @@ from analysis.stats import RESAMPLES, finite_values, summarize
 from analysis.verdict import config_label
 
 __all__ = ["save_figure", "metric_vs_parameter", "metric_scatter", "sample_choices",
-           "sample_grid", "training_curves", "axis_label"]
+           "sample_grid", "grid_pair", "training_curves", "axis_label"]
 
 _MAX_LEGEND = 12
 
@@ -176,6 +176,18 @@ def sample_grid(choices: pd.DataFrame, *, rank_metric: str = RANK_METRIC,
         score = "n/a" if not math.isfinite(row.score) else f"{row.score:.2f}"
         title = "\n".join(textwrap.wrap(f"#{i + 1} {row.label}", 34))
         ax.set_title(f"{title}\n{rank_metric} {score} (seed {row.seed})", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def grid_pair(arrays: tuple, titles: tuple) -> Figure:
+    """Two image grids (H×W×3 uint8 arrays) side by side, each with its title."""
+    fig = Figure(figsize=(9.6, 5.2))
+    for i, (array, title) in enumerate(zip(arrays, titles)):
+        ax = fig.add_subplot(1, 2, i + 1)
+        ax.imshow(array, interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title("\n".join(textwrap.wrap(title, 48)), fontsize="small")
     fig.tight_layout()
     return fig
 

@@ -9,13 +9,28 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Heading", "Paragraph", "Bullets", "Table", "FigureBlock", "render_markdown",
+__all__ = ["Heading", "Paragraph", "Bullets", "Table", "FigureBlock", "fmt", "render_markdown",
            "render_html"]
+
+
+def fmt(value, digits: int = 4) -> str:
+    """Numbers for tables: integers as integers, others with ``digits`` significant digits
+    (never in exponent notation above 1, where it hides e.g. a sample count of 10000)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if float(value).is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        if abs(value) >= 10 ** (digits - 1):
+            return f"{value:.1f}"
+        return f"{value:.{digits}g}"
+    return str(value)
 
 
 @dataclass(frozen=True)

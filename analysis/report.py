@@ -6,7 +6,10 @@ run counts) and states the verdict rule once; then one section per sweep:
 1. the question and the expected result (from the sweep file);
 2. what was measured: mean ± std and 95 % interval per configuration, the figure, the tests;
 3. the verdict and other observations;
-4. sample grids ordered by FID, to judge by eye whether FID's ranking matches the samples.
+4. sample grids ordered by FID, to judge by eye whether FID's ranking matches the samples;
+5. whether it does, measured: blind ratings from ``python -m analysis rate`` (ratings.jsonl
+   in the runs folder) against every metric (:mod:`analysis.rating_report`), or, with none
+   yet, the command that collects them.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from analysis.load import read_history
 from lgm.evaluation.registry import HEADLINE_KEY as RANK_METRIC
 
 from analysis.curves import STILL_IMPROVING, curve_table, describe_verdicts
-from analysis.plots import (curve_figure, metric_scatter, metric_vs_parameter, sample_choices, sample_grid,
-                            save_figure, training_curves)
-from analysis.render import Bullets, FigureBlock, Heading, Paragraph, Table, render_html, render_markdown
+from analysis.load import read_history
+from analysis.plots import (curve_figure, metric_scatter, metric_vs_parameter, sample_choices,
+                            sample_grid, save_figure, training_curves)
+from analysis.rating_report import ratings_blocks, source_ratings
+from analysis.render import (Bullets, FigureBlock, Heading, Paragraph, Table, fmt, render_html,
+                             render_markdown)
 from analysis.stats import RESAMPLES
 from analysis.sweeps import SweepAnalysis, analyse_source, run_counts
 from analysis.verdict import ALPHA, MIN_SEEDS
@@ -33,7 +38,8 @@ __all__ = ["build_report", "report_blocks", "sweep_blocks", "header_blocks", "RU
            "SECTION_TITLES", "fmt"]
 
 SECTION_TITLES = ("1. Question and expected result", "2. What was measured",
-                  "3. Verdict and other observations", "4. Samples, ordered by FID")
+                  "3. Verdict and other observations", "4. Samples, ordered by FID",
+                  "5. Does FID match the eye?")
 RULE_TEXT = (
     f"**Verdict rule.** Each prediction is reduced to comparisons of two configurations "
     f"(pairwise: better vs worse within each context of the other varying config keys; "
@@ -45,20 +51,6 @@ RULE_TEXT = (
     f"significant or the intervals are disjoint in the predicted order (and there is no such "
     f"evidence against); *contradicted* in the mirror case. A question is contradicted if any "
     f"comparison is, supported if all are, else inconclusive.")
-
-
-def fmt(value, digits: int = 4) -> str:
-    """Numbers for tables: integers as integers, others with ``digits`` significant digits
-    (never in exponent notation above 1, where it hides e.g. a sample count of 10000)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if float(value).is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        if abs(value) >= 10 ** (digits - 1):
-            return f"{value:.1f}"
-        return f"{value:.{digits}g}"
-    return str(value)
 
 
 def _fmt_p(p) -> str:
@@ -271,20 +263,32 @@ def _samples_blocks(a: SweepAnalysis, figures: Path | None) -> list:
     return blocks
 
 
+def _eye_blocks(a: SweepAnalysis, ratings: list, source, figures: Path | None, resamples: int,
+                seed: int) -> list:
+    return [Heading(3, SECTION_TITLES[4])] + ratings_blocks(
+        a, ratings, source=source, figures=figures, stem=_slug(a.name), resamples=resamples, seed=seed)
+
+
 def sweep_blocks(a: SweepAnalysis, *, figures: Path | None, resamples: int = RESAMPLES,
-                 seed: int = 0) -> list:
-    """The four sections of one sweep; figures are written into ``figures`` (None: not drawn)."""
+                 seed: int = 0, ratings: list = (), source="<runs>") -> list:
+    """The five sections of one sweep; figures are written into ``figures`` (None: not drawn).
+
+    ``ratings``: the rating lines of the runs folder (:func:`source_ratings`), ``source`` the
+    folder named in the command that collects more.
+    """
     return ([Heading(2, f"Sweep `{a.name}`")] + _question_blocks(a)
             + _measured_blocks(a, figures, resamples, seed) + _verdict_blocks(a)
-            + _samples_blocks(a, figures))
+            + _samples_blocks(a, figures) + _eye_blocks(a, list(ratings), source, figures, resamples, seed))
 
 
 def report_blocks(runs: pd.DataFrame, analyses: list, *, source, figures: Path | None,
                   resamples: int = RESAMPLES, seed: int = 0) -> list:
     """Header and every sweep's sections; ``figures`` None builds the blocks without drawing."""
     blocks = header_blocks(runs, source, analyses)
+    ratings = source_ratings(source)
     for a in tqdm(analyses, desc="report sweeps", disable=None):
-        blocks += sweep_blocks(a, figures=figures, resamples=resamples, seed=seed)
+        blocks += sweep_blocks(a, figures=figures, resamples=resamples, seed=seed, ratings=ratings,
+                               source=source)
     return blocks
 
 

@@ -5,8 +5,9 @@ Layout of a runs folder (written by ``study``, read by ``analysis``)::
     DIR/<sweep>/sweep.yaml                 the sweep file the runs came from
     DIR/<sweep>/<run_id>/record.json       rewritten atomically: at start, while training, at the end
     DIR/<sweep>/<run_id>/history.jsonl     one JSON object per logged step
-    DIR/<sweep>/<run_id>/samples.png, reconstructions.png (VAEs), model.pt, run.log
+    DIR/<sweep>/<run_id>/samples.png, samples.npz, reconstructions.png (VAEs), model.pt, run.log
     DIR/<sweep>/<run_id>/wandb/offline-run-*/
+    DIR/ratings.jsonl                      blind human ratings (written by ``analysis rate``)
 
 ``record.json`` holds :data:`FIELDS`; ``status`` is one of :data:`STATUSES`. A run's id is
 ``<sweep>-<config hash>`` (:func:`run_id`); each attempt's W&B run is ``<run_id>-<6 hex>``
@@ -27,7 +28,7 @@ import secrets
 from pathlib import Path
 
 __all__ = ["RECORD_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "WEIGHTS_FILE", "SWEEP_FILE",
-           "LOG_FILE", "WANDB_DIR", "IMAGE_FILES", "SAMPLES_ARRAY_FILE", "STATUSES", "RUNNING", "FINISHED", "FAILED",
+           "LOG_FILE", "WANDB_DIR", "IMAGE_FILES", "SAMPLES_ARRAY_FILE", "RATINGS_FILE", "STATUSES", "RUNNING", "FINISHED", "FAILED",
            "FIELDS", "REQUIRED", "META_COLUMNS", "RecordError", "run_id", "wandb_id",
            "utc_now", "json_safe", "write_json_atomic", "new_record", "read_record",
            "check_record", "read_history", "History", "table_row", "record_paths"]
@@ -43,6 +44,9 @@ IMAGE_FILES = {"samples": "samples.png", "reconstructions": "reconstructions.png
 # The images of samples.png as an array, without any title or label drawn on them (for blind
 # ratings and for re-scoring): "images" uint8 N×C×H×W, "labels" int64 N (empty if unconditional).
 SAMPLES_ARRAY_FILE = "samples.npz"
+# At a runs folder's root: one JSON line per blind rating of the runs' samples (append-only;
+# written by `python -m analysis rate`, read by the report; the study never touches it).
+RATINGS_FILE = "ratings.jsonl"
 
 STATUSES = ("running", "finished", "failed")
 RUNNING, FINISHED, FAILED = STATUSES

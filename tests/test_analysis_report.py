@@ -182,7 +182,7 @@ def test_wandb_report_object_is_built_offline(study, monkeypatch):
     assert all(g.runsets[0].filters.startswith("ID in [") for g in grids)
     media = [p for p in panels if isinstance(p, wr.MediaBrowser)]
     assert {tuple(p.media_keys) for p in media} == {("images/samples",), ("images/reconstructions",)}
-    assert sum(isinstance(b, wr.H3) for b in report.blocks) == 4 * len(SWEEPS)
+    assert sum(isinstance(b, wr.H3) for b in report.blocks) == len(SECTION_TITLES) * len(SWEEPS)
 
 
 # --------------------------------------------------------------------------- notebook
