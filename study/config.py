@@ -363,9 +363,22 @@ def _training_mode(config: RunConfig) -> dict:
     will use (``lgm.train.fast_mode``: bf16 only with native support); given values stay."""
     if AUTO not in (config.precision, config.memory_format):
         return {}
-    fast = fast_mode(MODEL_CLASSES[config.model], resolve_device(config.device))
+    fast = fast_mode(MODEL_CLASSES[config.model], _target_device(config.device))
     return {"precision": fast.precision if config.precision == AUTO else config.precision,
             "memory_format": fast.memory_format if config.memory_format == AUTO else config.memory_format}
+
+
+def _target_device(device: str) -> str:
+    """The device whose capabilities decide ``auto``: ``auto`` as :func:`resolve_device`; a
+    CUDA device this machine lacks counts as unknown, so ``auto`` stays float32 for it (a
+    sweep planned here passes the resolved mode to the machine that runs it)."""
+    import torch  # local: config parsing stays import-light
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        return "meta"  # no capabilities known: fast_mode gives float32
+    return device
 
 
 def check_device(device: str) -> None:

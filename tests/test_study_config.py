@@ -172,3 +172,10 @@ def test_auto_training_mode_is_the_familys_fast_mode_and_explicit_values_stay():
     assert (explicit.precision, explicit.memory_format) == ("fp32", "contiguous")
     with pytest.raises(ConfigError, match="precision: 'fp16' is not allowed; allowed: auto, fp32, bf16"):
         RunConfig(precision="fp16")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_a_cuda_config_resolves_here_without_a_gpu_to_float32():
+    # planning a sweep for a GPU machine on a CPU one: its capabilities are unknown here
+    config = resolve(RunConfig(model="gan", device="cuda"))
+    assert (config.precision, config.memory_format) == ("fp32", "channels_last")
