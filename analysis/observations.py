@@ -22,7 +22,7 @@ from scipy import stats
 
 from analysis.load import usable_runs
 from analysis.stats import naming_columns
-from analysis.verdict import config_label
+from analysis.comparisons import config_label
 
 __all__ = ["COLLAPSE_KL", "MODE_DROP_RATIO", "observations", "fid_is_disagreement",
            "posterior_collapse", "mode_dropping", "run_status_notes", "config_means"]

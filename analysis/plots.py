@@ -21,7 +21,7 @@ from analysis.load import read_history
 from lgm.evaluation.registry import HEADLINE_KEY as RANK_METRIC
 from lgm.evaluation.registry import MINIMIZE, known_goal
 from analysis.stats import RESAMPLES, finite_values, summarize
-from analysis.verdict import config_label
+from analysis.comparisons import config_label
 
 __all__ = ["save_figure", "metric_vs_parameter", "metric_scatter", "sample_choices",
            "sample_grid", "grid_pair", "training_curves", "axis_label"]
@@ -105,7 +105,7 @@ def metric_vs_parameter(runs: pd.DataFrame, *, metric: str, parameter: str, seri
         ax.margins(x=0.2)
     ax.set_xlabel(parameter)
     ax.set_ylabel(axis_label(metric))
-    ax.set_title(f"{metric} vs {parameter}: mean and 95 % bootstrap interval over seeds")
+    ax.set_title(f"{metric} vs {parameter}: mean and 95 % t interval over seeds")
     if series:
         ax.legend(fontsize="small")
     ax.grid(alpha=0.3)

@@ -34,7 +34,7 @@ from analysis.ratings import (TIE_SCORE, bootstrap_bradley_terry, bootstrap_inte
                               judgments_needed, kendall_tau_b, metric_agreement, preference,
                               proportion_interval, win_matrix)
 from analysis.stats import RESAMPLES, finite_values
-from analysis.verdict import config_label
+from analysis.comparisons import config_label
 
 __all__ = ["RATING_METRICS", "SweepRatings", "run_labels", "rate_sweep", "fooling_tau_samples"]
 

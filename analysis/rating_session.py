@@ -31,7 +31,7 @@ from analysis.rating_schedule import (Configuration, choose_generated, choose_pa
 from analysis.rating_store import (GENERATED, MODES, PAIR_CHOICES, PAIRS, RATINGS_FILE, REAL,
                                    REAL_CHOICES, REAL_RUN, RatingLog, clean_rater)
 from analysis.stats import naming_columns
-from analysis.verdict import config_label
+from analysis.comparisons import config_label
 
 __all__ = ["RatingSession", "AnswerError", "TOKEN", "rateable_configurations", "MAX_RESPONSE_MS"]
 

@@ -2,12 +2,11 @@
 
 - A *configuration* is a run's config without ``seed`` and ``device`` (the device changes
   nothing the study asks about; seeds are the replicates).
-- Per configuration: ``n`` (finite values), mean, sample standard deviation (ddof = 1) and a
-  percentile-bootstrap 95 % interval of the mean (Efron & Tibshirani 1993, ch. 13): resample
-  the n seeds with replacement ``resamples`` times, take the 2.5 and 97.5 percentiles of the
-  resampled means. Seeded, so a report is reproducible. With n < 2 it is undefined (NaN).
-  Note: with n = 3 the percentile interval is narrow (it cannot see beyond the observed
-  range), which is why a verdict also looks at the test, never at one seed.
+- Per configuration: ``n`` (finite values), mean, sample standard deviation (ddof = 1), the
+  evaluation's own resampling standard error where logged, and a 95 % t interval of the
+  mean on the effective variance (``analysis.inference``: valid at n = 3). With n < 2 it is
+  undefined (NaN). ``bootstrap_interval`` (percentile bootstrap) remains for larger samples
+  (ratings); with 3 values it is essentially the observed range and is not used for seeds.
 - Pairwise: Welch's t (``ttest_ind(equal_var=False)``; Welch 1947) and Mann–Whitney U,
   one-sided in the predicted direction, with Cohen's d and Hedges' g (Hedges 1981).
 - Trend: Spearman's ρ and Kendall's τ-b over (parameter value, metric) of all runs, one-sided.
@@ -94,11 +93,20 @@ def bootstrap_interval(values, *, resamples: int = RESAMPLES, level: float = LEV
     return float(low), float(high)
 
 
-def _summary_row(values, *, resamples: int, level: float, seed: int) -> dict:
+def _summary_row(values, se, *, level: float) -> dict:
+    """n, mean, seed std, the runs' resampling standard error (root mean square), the
+    effective std (``analysis.inference.effective_variance``) and its t interval."""
+    from analysis.inference import effective_variance, t_interval
+
     x = finite_values(values)
-    low, high = bootstrap_interval(x, resamples=resamples, level=level, seed=seed)
-    return {"n": int(x.size), "mean": float(x.mean()) if x.size else math.nan,
+    s = finite_values(se) if se is not None else np.array([])
+    mean = float(x.mean()) if x.size else math.nan
+    variance = effective_variance(x, s if s.size else None)
+    low, high = t_interval(mean, variance, int(x.size), level)
+    return {"n": int(x.size), "mean": mean,
             "std": float(x.std(ddof=1)) if x.size >= 2 else math.nan,
+            "se_sample": float(np.sqrt(np.mean(s ** 2))) if s.size else math.nan,
+            "std_eff": math.sqrt(variance) if math.isfinite(variance) else math.nan,
             "ci_low": low, "ci_high": high}
 
 
@@ -114,23 +122,33 @@ def _key_order(value):
 
 def summarize(runs: pd.DataFrame, metric: str, *, by: list[str], resamples: int = RESAMPLES,
               level: float = LEVEL, seed: int = 0) -> pd.DataFrame:
-    """Per configuration (``by`` columns): n, mean, std, ci_low, ci_high and the seeds used.
+    """Per configuration (``by`` columns): n, mean, std (over seeds), se_sample (the metric's
+    own resampling standard error where the runs log one, e.g. ``eval/fid_se``), std_eff,
+    the 95 % t interval of the mean on the effective variance (valid at n = 3; see
+    ``analysis.inference``), and the seeds used.
 
     Rows are sorted by the ``by`` values (numbers numerically). A missing ``metric``
-    column gives n = 0 rows, not an error: the report still shows what ran.
+    column gives n = 0 rows, not an error: the report still shows what ran. (``resamples``
+    and ``seed`` are accepted for callers; nothing here resamples.)
     """
+    from lgm.evaluation.registry import se_key
+
     values = runs[metric] if metric in runs else pd.Series(np.nan, index=runs.index)
+    se_column = se_key(metric)
+    ses = runs[se_column] if se_column in runs else None
     seeds = runs["seed"] if "seed" in runs else pd.Series(None, index=runs.index)
     rows = []
     groups = runs.groupby(by, dropna=False, sort=False) if by else [((), runs)]
     for key, group in groups:
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(by, key))
-        row.update(_summary_row(values.loc[group.index], resamples=resamples, level=level, seed=seed))
+        row.update(_summary_row(values.loc[group.index],
+                                None if ses is None else ses.loc[group.index], level=level))
         finite = np.isfinite(pd.to_numeric(values.loc[group.index], errors="coerce").to_numpy(dtype=float))
         row["seeds"] = sorted(seeds.loc[group.index][finite].dropna().tolist())
         rows.append(row)
-    table = pd.DataFrame(rows, columns=[*by, "n", "mean", "std", "ci_low", "ci_high", "seeds"])
+    table = pd.DataFrame(rows, columns=[*by, "n", "mean", "std", "se_sample", "std_eff", "ci_low",
+                                        "ci_high", "seeds"])
     if by and len(table):
         order = sorted(range(len(table)), key=lambda i: [_key_order(table.iloc[i][c]) for c in by])
         table = table.iloc[order].reset_index(drop=True)
@@ -189,7 +207,9 @@ def _welch(a: np.ndarray, b: np.ndarray, alternative: str) -> tuple[float, float
     return float(result.statistic), float(result.pvalue)
 
 
-def _mann_whitney(a: np.ndarray, b: np.ndarray, alternative: str) -> tuple[float, float]:
+def mann_whitney(a: np.ndarray, b: np.ndarray, alternative: str) -> tuple[float, float]:
+    """(U, one-sided p) of Mann–Whitney's test; NaNs for an empty side. With 3 vs 3 seeds
+    the smallest exact p is 1/20 = 0.05: a reference, never what a verdict rests on."""
     if a.size < 1 or b.size < 1:
         return math.nan, math.nan
     result = stats.mannwhitneyu(a, b, alternative=alternative)
@@ -206,8 +226,8 @@ def pairwise_test(first, second, *, alternative: str) -> PairTest:
     a, b = finite_values(first), finite_values(second)
     t, p_t = _welch(a, b, alternative)
     _, p_t_opp = _welch(a, b, opposite)
-    u, p_u = _mann_whitney(a, b, alternative)
-    _, p_u_opp = _mann_whitney(a, b, opposite)
+    u, p_u = mann_whitney(a, b, alternative)
+    _, p_u_opp = mann_whitney(a, b, opposite)
     return PairTest(n_first=int(a.size), n_second=int(b.size), t=t, p_t=p_t,
                     p_t_opposite=p_t_opp, u=u, p_u=p_u, p_u_opposite=p_u_opp,
                     cohen_d=cohen_d(a, b), hedges_g=hedges_g(a, b))

@@ -11,8 +11,13 @@ A sweep YAML is a W&B sweep config whose ``description`` is itself a YAML string
 
 Prediction kinds (:data:`PREDICTION_KINDS`): ``pairwise`` (``better``/``worse`` values of
 ``parameter``), ``trend`` (``direction: increasing|decreasing`` of the metric's raw value
-with a numeric ``parameter``) and ``ordering`` (``order``: values best first); each may name
-``group_by``, a parameter whose values are compared separately.
+with a numeric ``parameter``), ``ordering`` (``order``: values best first) and
+``equivalence`` (``values`` that should show *no measurable difference*, within ``margin``);
+each may name ``group_by``, a parameter whose values are compared separately. ``margin``
+(required for ``equivalence``, optional for ``pairwise`` and ``ordering``) is the largest
+difference that does not matter: a number in the metric's units or a percentage of the
+compared means (``"5%"``); with it, a difference prediction can also come out "no
+measurable difference" (two one-sided tests).
 
 This module is the one parser of that block. ``study validate`` (before anything runs) and
 the analysis (after) both call :func:`parse_sweep_config`, so a file the study accepts is a
@@ -25,6 +30,8 @@ parameter. Every error names the file and the key.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -40,8 +47,11 @@ REQUIRED_DESCRIPTION_KEYS = ("question", "expected", "prediction")
 # kind -> the keys it requires besides metric and kind; every kind may add OPTIONAL_KEYS
 PREDICTION_KINDS = {"pairwise": ("parameter", "better", "worse"),
                     "trend": ("parameter", "direction"),
-                    "ordering": ("parameter", "order")}
-OPTIONAL_KEYS = ("group_by",)
+                    "ordering": ("parameter", "order"),
+                    "equivalence": ("parameter", "values", "margin")}
+OPTIONAL_KEYS = {"pairwise": ("group_by", "margin"), "trend": ("group_by",),
+                 "ordering": ("group_by", "margin"), "equivalence": ("group_by",)}
+_PERCENT = re.compile(r"^(?P<number>\d+(\.\d*)?|\.\d+)\s*%$")
 TREND_DIRECTIONS = ("increasing", "decreasing")
 TRAIN_NAMESPACE = "train/"  # curves logged by the training loop; free names, no direction
 _WHERE = "description.prediction"
@@ -63,6 +73,15 @@ class Prediction:
     direction: str | None = None
     order: tuple = ()
     group_by: str | None = None
+    values: tuple = ()       # equivalence: the values that should not differ
+    margin: object = None    # a number (metric units) or "x%" of the compared means
+
+    @property
+    def compared(self) -> tuple:
+        """The parameter values compared, in order (adjacent pairs are the comparisons)."""
+        if self.kind == "pairwise":
+            return (self.better, self.worse)
+        return tuple(self.order or self.values)
 
     def describe(self) -> str:
         """One line, e.g. ``eval/fid: scaling=minus_one_one better than scaling=zero_one``."""
@@ -71,9 +90,13 @@ class Prediction:
             text = f"{self.parameter}={self.better} better than {self.parameter}={self.worse}"
         elif self.kind == "trend":
             text = f"{self.direction} with {self.parameter}"
-        else:
+        elif self.kind == "ordering":
             text = "order " + " > ".join(f"{self.parameter}={v}" for v in self.order) + " (best first)"
-        return f"{self.metric}: {text}{within}"
+        else:
+            text = "no measurable difference between " + ", ".join(
+                f"{self.parameter}={v}" for v in self.values)
+        margin = f" (margin ±{self.margin})" if self.margin is not None else ""
+        return f"{self.metric}: {text}{within}{margin}"
 
 
 @dataclass(frozen=True)
@@ -117,7 +140,7 @@ def _check_keys(block: dict, kind: str, origin: str) -> None:
     if missing:
         raise _fail(origin, f"{_WHERE}: a {kind} prediction lacks {', '.join(missing)} "
                             f"(required: metric, {', '.join(required)})")
-    allowed = ("metric", "kind", *required, *OPTIONAL_KEYS)
+    allowed = ("metric", "kind", *required, *OPTIONAL_KEYS[kind])
     unknown = sorted(set(block) - set(allowed))
     if unknown:
         raise _fail(origin, f"{_WHERE}: a {kind} prediction has unknown key(s) "
@@ -127,8 +150,9 @@ def _check_keys(block: dict, kind: str, origin: str) -> None:
 def _check_metric(metric, kind: str, origin: str) -> str:
     if not isinstance(metric, str):
         raise _fail(origin, f"{_WHERE}.metric: expected a metric key such as eval/fid, got {metric!r}")
-    if kind == "trend":
-        # A trend is about the raw value: no direction needed, but the key must exist.
+    if kind in ("trend", "equivalence"):
+        # About the raw value (a trend's sign, a difference's size): no direction needed,
+        # but the key must exist.
         if metric.startswith(TRAIN_NAMESPACE) or registry.metric_name(metric) in registry.OUTPUTS:
             return metric
         raise _fail(origin, f"{_WHERE}.metric: {metric!r} is not a registered metric nor a "
@@ -147,12 +171,29 @@ def _check_values(block: dict, kind: str, origin: str) -> tuple:
     if kind == "trend" and block["direction"] not in TREND_DIRECTIONS:
         raise _fail(origin, f"{_WHERE}.direction: {block['direction']!r} unknown; "
                             f"allowed: {', '.join(TREND_DIRECTIONS)}")
-    order = tuple(block.get("order") or ())
-    if kind == "ordering" and (not isinstance(block["order"], list) or len(order) < 2
-                               or len(set(map(repr, order))) != len(order)):
-        raise _fail(origin, f"{_WHERE}.order: an ordering needs at least two distinct values, "
-                            f"got {block['order']!r}")
-    return order
+    key = {"ordering": "order", "equivalence": "values"}.get(kind)
+    listed = tuple(block.get(key) or ()) if key else ()
+    if key and (not isinstance(block[key], list) or len(listed) < 2
+                or len(set(map(repr, listed))) != len(listed)):
+        raise _fail(origin, f"{_WHERE}.{key}: an {kind} needs at least two distinct values, "
+                            f"got {block[key]!r}")
+    if block.get("margin") is not None:
+        _check_margin(block["margin"], origin)
+    return listed
+
+
+def _check_margin(margin, origin: str) -> None:
+    """A positive number, or a percentage ``"x%"`` with 0 < x < 100."""
+    if isinstance(margin, bool) or not isinstance(margin, (int, float, str)):
+        raise _fail(origin, f"{_WHERE}.margin: expected a positive number (metric units) or a "
+                            f"percentage such as \"5%\", got {margin!r}")
+    if isinstance(margin, str):
+        match = _PERCENT.match(margin.strip())
+        if match is None or not 0 < float(match["number"]) < 100:
+            raise _fail(origin, f"{_WHERE}.margin: {margin!r} is not a percentage in (0, 100) "
+                                f"such as \"5%\"")
+    elif not (math.isfinite(margin) and margin > 0):
+        raise _fail(origin, f"{_WHERE}.margin: must be > 0, got {margin!r}")
 
 
 def _check_grid(prediction: Prediction, grid: dict, origin: str) -> None:
@@ -163,7 +204,8 @@ def _check_grid(prediction: Prediction, grid: dict, origin: str) -> None:
         raise _fail(origin, f"{_WHERE}.parameter: {parameter!r} must be a swept parameter with "
                             f"at least two values")
     compared = {"pairwise": (("better", prediction.better), ("worse", prediction.worse)),
-                "ordering": tuple(("order", v) for v in prediction.order)}.get(prediction.kind, ())
+                "ordering": tuple(("order", v) for v in prediction.order),
+                "equivalence": tuple(("values", v) for v in prediction.values)}.get(prediction.kind, ())
     for key, value in compared:
         if value not in values:
             raise _fail(origin, f"{_WHERE}.{key}: {value!r} is not one of {parameter}'s values {values}")
@@ -186,12 +228,16 @@ def parse_prediction(block, *, origin: str = "sweep", parameters: dict | None = 
         raise _fail(origin, f"{_WHERE}.kind: {kind!r} unknown; allowed: {', '.join(PREDICTION_KINDS)}")
     _check_keys(block, kind, origin)
     metric = _check_metric(block["metric"], kind, origin)
-    order = _check_values(block, kind, origin)
+    listed = _check_values(block, kind, origin)
     group_by = block.get("group_by")
+    margin = block.get("margin")
     prediction = Prediction(metric=metric, kind=kind, parameter=str(block["parameter"]),
                             better=block.get("better"), worse=block.get("worse"),
-                            direction=block.get("direction"), order=order,
-                            group_by=None if group_by is None else str(group_by))
+                            direction=block.get("direction"),
+                            order=listed if kind == "ordering" else (),
+                            values=listed if kind == "equivalence" else (),
+                            group_by=None if group_by is None else str(group_by),
+                            margin=margin.strip() if isinstance(margin, str) else margin)
     if parameters is not None:
         _check_grid(prediction, parameters, origin)
     return prediction

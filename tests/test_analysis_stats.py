@@ -48,7 +48,9 @@ def test_summarize_against_hand_computation():
     table = summarize(runs, "eval/fid", by=["scaling"], resamples=500)
     a, b = table.iloc[0], table.iloc[1]
     assert (a["scaling"], a["n"], a["mean"], a["std"], a["seeds"]) == ("a", 3, 2.0, 1.0, [0, 1, 2])
-    assert 1.0 <= a["ci_low"] < a["ci_high"] <= 3.0
+    # t interval (valid at n = 3, unlike a percentile bootstrap, which stays inside [1, 3]):
+    # 2 ± t_{0.975, 2} · 1 / √3 = 2 ± 4.302653 · 0.577350 = 2 ± 2.484138
+    assert (a["ci_low"], a["ci_high"]) == pytest.approx((2 - 2.484138, 2 + 2.484138), abs=1e-6)
     assert (b["n"], b["mean"]) == (1, 10.0) and math.isnan(b["std"]) and math.isnan(b["ci_low"])
 
 

@@ -143,13 +143,22 @@ def comparison(**overrides) -> Comparison:
 @pytest.mark.parametrize("overrides, expected", [
     ({}, "inconclusive"),                                            # overlap, nothing significant
     ({"p_expected": 0.01}, "supported"),                             # overlap, significant test
-    ({"interval_second": (1.6, 2.5)}, "supported"),                  # disjoint, predicted order
-    ({"mean_first": 3.0, "interval_first": (2.6, 3.5)}, "contradicted"),  # disjoint, other order
+    # intervals describe, they never decide (issue 14: with 3 seeds disjoint ranges are a
+    # test of their own): disjoint intervals without a significant test stay inconclusive
+    ({"interval_second": (1.6, 2.5)}, "inconclusive"),
+    ({"mean_first": 3.0, "interval_first": (2.6, 3.5)}, "inconclusive"),
     ({"p_opposite": 0.01}, "contradicted"),
     ({"p_expected": 0.01, "n_min": 2}, "inconclusive"),              # never from too few seeds
-    ({"p_expected": 0.01, "mean_first": 3.0, "interval_first": (2.6, 3.5)}, "inconclusive"),  # disagree
     ({"p_expected": math.nan, "p_opposite": math.nan,
       "interval_first": (math.nan, math.nan)}, "inconclusive"),
+    # with a margin: equivalence when nothing is significant and the 90 % interval is inside
+    ({"margin": 1.0, "equivalent": True}, "no measurable difference"),
+    ({"margin": 1.0, "equivalent": True, "p_expected": 0.01}, "supported"),  # small but real
+    ({"margin": 1.0, "equivalent": False}, "inconclusive"),
+    # an equivalence prediction (expected sign 0)
+    ({"expected_sign": 0, "margin": 1.0, "equivalent": True}, "supported"),
+    ({"expected_sign": 0, "margin": 1.0, "equivalent": False, "p_opposite": 0.01}, "contradicted"),
+    ({"expected_sign": 0, "margin": 1.0, "equivalent": False}, "inconclusive"),
 ])
 def test_the_rule_on_single_comparisons(overrides, expected):
     assert judge(comparison(**overrides)).verdict == expected
@@ -157,9 +166,12 @@ def test_the_rule_on_single_comparisons(overrides, expected):
 
 def test_overall_verdict_combination():
     s, c, i = (judge(comparison(p_expected=0.01)), judge(comparison(p_opposite=0.01)), judge(comparison()))
+    e = judge(comparison(margin=1.0, equivalent=True))
     assert overall_verdict([s, s]).verdict == "supported"
     assert overall_verdict([s, i]).verdict == "inconclusive"
     assert overall_verdict([s, c]).verdict == "contradicted"
+    assert overall_verdict([e, e]).verdict == "no measurable difference"
+    assert overall_verdict([e, s]).verdict == "inconclusive"
     assert overall_verdict([]).verdict == "inconclusive"
 
 

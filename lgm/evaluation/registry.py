@@ -35,7 +35,7 @@ from lgm.evaluation.metrics.manifold import manifold_metrics
 
 __all__ = ["MINIMIZE", "MAXIMIZE", "GOALS", "NEEDS", "Output", "Metric", "MetricInputs",
            "METRICS", "SAMPLE_METRICS", "OUTPUTS", "CLASSIFIER_KEY", "NUM_SAMPLES_KEY",
-           "PROVENANCE_KEYS", "HEADLINE_KEY", "KNN_KS", "EVAL_NAMESPACE", "CURVE_NAMESPACE",
+           "PROVENANCE_KEYS", "HEADLINE_KEY", "KNN_KS", "RESAMPLING_SE", "se_key", "EVAL_NAMESPACE", "CURVE_NAMESPACE",
            "metric_name", "goal", "known_goal", "outputs_of", "compute"]
 
 MINIMIZE, MAXIMIZE = "minimize", "maximize"
@@ -218,6 +218,20 @@ def goal(key: str) -> str:
         raise ValueError(f"metric {key!r} {what}; metrics with a direction: "
                          f"{', '.join(known)} (as eval/<name>)")
     return output.goal
+
+
+# Outputs whose evaluation logs a resampling standard error (the spread of the metric over
+# redraws of the generated samples of one trained model), by output name.
+RESAMPLING_SE = {"fid": "fid_se"}
+
+
+def se_key(key: str | None) -> str | None:
+    """The key of ``key``'s resampling standard error (``eval/fid`` → ``eval/fid_se``), or
+    None when the metric has none."""
+    if key is None or metric_name(key) not in RESAMPLING_SE:
+        return None
+    return key.rsplit("/", 1)[0] + "/" + RESAMPLING_SE[metric_name(key)] if "/" in key \
+        else RESAMPLING_SE[metric_name(key)]
 
 
 def known_goal(key: str) -> str | None:
