@@ -143,7 +143,7 @@ def sample_choices(runs: pd.DataFrame, *, by: list[str], image_column: str = "sa
     """
     have = runs[runs[image_column].notna()] if image_column in runs else runs.iloc[0:0]
     if have.empty:
-        return pd.DataFrame(columns=["label", "seed", "path", "score", "n"])
+        return pd.DataFrame(columns=["label", "seed", "path", "array", "score", "n"])
     labels, all_labels = _labels(have, by), _labels(runs, by)
     seed_sets = [set(group["seed"]) for _, group in have.groupby(labels)]
     common = set.intersection(*seed_sets) if "seed" in have else set()
@@ -152,31 +152,48 @@ def sample_choices(runs: pd.DataFrame, *, by: list[str], image_column: str = "sa
         seed = min(common) if common else min(group["seed"]) if "seed" in group else None
         chosen = group[group["seed"] == seed].iloc[0] if seed is not None else group.iloc[0]
         scores = finite_values(runs.loc[all_labels == label].get(rank_metric, []))
+        array = chosen.get("samples_array_path") if image_column == "samples_path" else None
         rows.append({"label": label, "seed": seed, "path": chosen[image_column],
+                     "array": array if isinstance(array, str) else None,
                      "score": float(scores.mean()) if scores.size else math.nan, "n": scores.size})
     table = pd.DataFrame(rows)
     ascending = known_goal(rank_metric) in (MINIMIZE, None)
     return table.sort_values("score", ascending=ascending, na_position="last").reset_index(drop=True)
 
 
+def _sample_image(row) -> np.ndarray:
+    """The samples as drawn (``samples.npz``, no text on them) where the run saved them,
+    else its PNG (which carries the run's own title)."""
+    if getattr(row, "array", None):
+        from analysis.rating_images import grid
+
+        images = np.load(row.array)["images"]
+        labels = np.load(row.array)["labels"]
+        return grid(images, 10 if labels.size else 8)
+    return mpimg.imread(row.path)
+
+
 def sample_grid(choices: pd.DataFrame, *, rank_metric: str = RANK_METRIC,
-                columns: int = 4) -> Figure | None:
-    """The chosen images side by side, in the order of ``choices`` (best first)."""
+                columns: int = 3) -> Figure | None:
+    """The chosen images side by side, in the order of ``choices`` (best first).
+
+    Legible with many configurations: at most ``columns`` per row, each panel about 4 inches
+    wide, its title (rank, configuration, score, seed) above it in a readable size, and the
+    layout engine keeping titles clear of the row above."""
     if choices.empty:
         return None
     n = len(choices)
     ncols = min(columns, n)
     nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(3.2 * ncols, 3.6 * nrows))
+    fig = Figure(figsize=(4.3 * ncols, 5.0 * nrows), layout="constrained")
     for i, row in enumerate(choices.itertuples(index=False)):
         ax = fig.add_subplot(nrows, ncols, i + 1)
-        image = mpimg.imread(row.path)
+        image = _sample_image(row)
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
         ax.set_axis_off()
         score = "n/a" if not math.isfinite(row.score) else f"{row.score:.2f}"
-        title = "\n".join(textwrap.wrap(f"#{i + 1} {row.label}", 34))
-        ax.set_title(f"{title}\n{rank_metric} {score} (seed {row.seed})", fontsize="small")
-    fig.tight_layout()
+        title = "\n".join(textwrap.wrap(f"#{i + 1} {row.label}", 40))
+        ax.set_title(f"{title}\n{rank_metric} {score} (seed {row.seed})", fontsize="medium")
     return fig
 
 
