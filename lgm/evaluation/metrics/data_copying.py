@@ -88,15 +88,16 @@ def assign_cells(x: np.ndarray, centres: np.ndarray,
 def _kmeans_plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Arthur & Vassilvitskii 2007: each new centre drawn with probability ∝ D(x)², the
     squared distance to the nearest centre chosen so far."""
+    x_sq = np.einsum("ij,ij->i", x, x)  # once, not once per centre
     centres = [x[rng.integers(len(x))]]
-    nearest = squared_distances(x, centres[0][None, :])[:, 0]
+    nearest = squared_distances(x, centres[0][None, :], a_sq=x_sq)[:, 0]
     for _ in range(1, k):
         total = nearest.sum()
         # All remaining points coincide with a centre: any point will do (a duplicate
         # centre ends up empty and is dropped by ``kmeans``).
         i = rng.integers(len(x)) if total <= 0 else rng.choice(len(x), p=nearest / total)
         centres.append(x[i])
-        np.minimum(nearest, squared_distances(x, x[i][None, :])[:, 0], out=nearest)
+        np.minimum(nearest, squared_distances(x, x[i][None, :], a_sq=x_sq)[:, 0], out=nearest)
     return np.array(centres)
 
 
