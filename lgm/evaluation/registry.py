@@ -169,7 +169,8 @@ def _data_copying(x: MetricInputs, *, max_cells: int, samples_per_cell: int,
                   kmeans_iterations: int) -> dict:
     """Train = the reference (a seeded subset of the training split), held out = the test
     reference; the k-means cells are seeded by ``partition_seed``, not the run's seed, so
-    every run is tested on the same partition."""
+    every run is tested on the same partition. Copies of training images outside the
+    reference look held out (see docs/architecture.md: measured effect at N = 10,000)."""
     result = data_copying(x.reference.features, x.test_reference.features, x.features,
                           max_cells=max_cells, samples_per_cell=samples_per_cell,
                           min_cell_samples=min_cell_samples, alpha=alpha, seed=partition_seed,
