@@ -30,7 +30,7 @@ import numpy as np
 
 from lgm.data import load_dataset, scale
 from lgm.evaluation import classifier, extract
-from lgm.evaluation.evaluator import REFERENCE_SEED, test_reference
+from lgm.evaluation.evaluator import REFERENCE_SEED, held_out_reference
 from lgm.evaluation.features import reference_statistics
 from lgm.evaluation.metrics import data_copying, vendi_score
 from lgm.evaluation.metrics._knn import DEFAULT_BLOCK_SIZE, center_on, cross_distance_blocks
@@ -72,7 +72,7 @@ def main() -> None:
     args = p.parse_args()
     n = args.n
     train = reference_statistics("fashion_mnist", num_samples=n).features.double().numpy()
-    test = test_reference("fashion_mnist", n).features.double().numpy()
+    test = held_out_reference("fashion_mnist", n).features.double().numpy()
     fresh = held_out_train_features(n)
     rng = np.random.default_rng(0)
     models = {"copier (the reference itself)": train[rng.permutation(n)],

@@ -22,7 +22,9 @@ from lgm.evaluation.files import SampleInputError, as_images
 DATASET = "fashion_mnist"
 PER_CLASS = 10  # 100 images: every metric runs (data copying needs 21), in a fraction of a second
 # Per-class FID from 10 samples in 128-d: the metrics rightly warn of the bias.
-pytestmark = pytest.mark.filterwarnings("ignore::lgm.evaluation.metrics.RankDeficientCovarianceWarning")
+# Scoring 100 images warns that N < 10,000 (tested once, below).
+pytestmark = [pytest.mark.filterwarnings("ignore::lgm.evaluation.metrics.RankDeficientCovarianceWarning"),
+              pytest.mark.filterwarnings("ignore::lgm.evaluation.scoring.SampleCountWarning")]
 
 
 @pytest.fixture(autouse=True, scope="module")

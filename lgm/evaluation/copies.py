@@ -24,7 +24,7 @@ import torch
 
 from lgm.data import dataset_info, load_dataset, scale
 from lgm.evaluation.classifiers import classifier
-from lgm.evaluation.evaluator import REFERENCE_SEED, test_reference
+from lgm.evaluation.evaluator import REFERENCE_SEED, held_out_reference
 from lgm.evaluation.features import check_images, extract, reference_statistics
 from lgm.evaluation.metrics._arrays import as_features, check_int, check_same_dim
 from lgm.evaluation.metrics._knn import DEFAULT_BLOCK_SIZE, center_on, cross_distance_blocks
@@ -123,7 +123,7 @@ def copies_figure(path: str | os.PathLike, *, sample_fn, dataset: str, num_sampl
     ref = reference_statistics(dataset, num_samples=reference_samples, seed=REFERENCE_SEED,
                                device=device)
     pairs = closest_pairs(features, ref.features, count=min(count, num_samples))
-    held_out = test_reference(dataset, reference_samples, device=device).features[:num_samples]
+    held_out = held_out_reference(dataset, reference_samples, device=device).features[:num_samples]
     typical = float(np.median(nearest_training(held_out, ref.features)[1]))
     train = load_dataset(dataset, "train").subset(reference_samples, seed=REFERENCE_SEED)
     title = (f"{dataset}: the {len(pairs.generated)} of {num_samples} samples closest to "

@@ -41,7 +41,7 @@ from lgm.evaluation import registry
 from lgm.evaluation.classifiers import ClassifierNet, classifier, classifier_sha256, verify_classifier
 from lgm.evaluation.features import check_images, extract, reference_statistics
 
-__all__ = ["evaluate", "score_features", "test_reference", "METRICS", "REFERENCE_SEED",
+__all__ = ["evaluate", "score_features", "held_out_reference", "METRICS", "REFERENCE_SEED",
            "BATCH_SIZE", "NUM_SAMPLES", "balanced_labels", "test_subset"]
 
 # The sample metrics ``metrics=`` chooses from (the registry's entries that need only samples).
@@ -73,7 +73,7 @@ def test_subset(dataset: str, num_samples: int):
     return test.subset(min(num_samples, len(test)), seed=REFERENCE_SEED)
 
 
-def test_reference(dataset: str, num_samples: int, *, device: str | torch.device = "cpu",
+def held_out_reference(dataset: str, num_samples: int, *, device: str | torch.device = "cpu",
                    batch_size: int = BATCH_SIZE, progress: bool | None = None):
     """The held-out real sample of the memorisation metrics: cached features of the same
     seeded test subset ``test_subset`` gives (at most the whole split)."""
@@ -235,7 +235,7 @@ def evaluate(*, sample_fn: SampleFn, dataset: str, num_samples: int = NUM_SAMPLE
                                                      dequantize, device, seed)
     held_out = None
     if any(registry.METRICS[name].needs == "test_reference" for name in metrics):
-        held_out = test_reference(dataset, num_samples, device=device, batch_size=batch_size,
+        held_out = held_out_reference(dataset, num_samples, device=device, batch_size=batch_size,
                                   progress=progress)
     return score_features(features=feats, probs=probs, dataset=dataset, reference=ref, seed=seed,
                           labels=labels, test_reference=held_out, reconstruction_features=recon,

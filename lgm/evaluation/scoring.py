@@ -43,18 +43,21 @@ from lgm.evaluation.classifiers import (classifier, classifier_sha256, read_regi
                                         trained_datasets, verify_classifier)
 from lgm.evaluation.copies import closest_pairs, save_copies_figure
 from lgm.evaluation.evaluator import (BATCH_SIZE, METRICS, NUM_SAMPLES, REFERENCE_SEED,
-                                      score_features, test_reference)
+                                      score_features, held_out_reference)
 from lgm.evaluation.features import ReferenceStatistics, extract, reference_statistics
 from lgm.evaluation.files import (SampleInputError, SampleSet, as_images, check_labels, load_npz,
                                   read_array_file, read_labels, read_samples)
 from lgm.evaluation.metrics import feature_statistics
 
 __all__ = ["EmbeddedSet", "Scores", "SampleCountWarning", "STATS_KIND", "check_dataset",
-           "load_set", "choose_samples", "check_enough", "check_reference_classes", "prepare", "embed", "score", "compare",
+           "load_set", "choose_samples", "check_enough", "check_reference_classes", "prepare",
+           "embed", "score", "compare",
            "write_stats", "read_stats", "COMPARE_METRICS"]
 
 STATS_KIND = "lgm-feature-statistics"  # the "kind" entry that marks a statistics .npz
 STATS_FORMAT = 1
+STATS_KEYS = ("kind", "format", "dataset", "sha256", "num_samples", "features", "probs", "labels",
+              "mu", "sigma", "source")
 # compare has no training split on the reference side: no memorisation metrics there.
 COMPARE_METRICS = tuple(n for n in METRICS if registry.METRICS[n].needs != "test_reference")
 
@@ -213,6 +216,10 @@ def read_stats(path: str | os.PathLike, dataset: str, arrays: dict | None = None
     a = load_npz(path) if arrays is None else arrays
     if not _is_stats(a):
         raise SampleInputError(f"{path}: not a statistics file from 'python -m lgm.evaluation stats'")
+    missing = [k for k in STATS_KEYS if k not in a]
+    if missing:
+        raise SampleInputError(f"{path}: statistics file without {', '.join(missing)}; recompute "
+                               f"it with 'python -m lgm.evaluation stats'")
     if int(a["format"]) != STATS_FORMAT:
         raise SampleInputError(f"{path}: statistics format {int(a['format'])}, this code reads "
                                f"{STATS_FORMAT}; recompute it with 'python -m lgm.evaluation stats'")
@@ -310,6 +317,9 @@ def prepare(x, dataset: str, *, labels, num_samples: int, seed: int, metrics,
         x = load_set(x, dataset, labels=labels, progress=progress)
     elif labels is not None:
         raise SampleInputError("pass labels when loading the set (load_set), not with a loaded one")
+    if isinstance(x, EmbeddedSet) and (x.dataset, x.sha256) != (dataset, classifier_sha256(dataset)):
+        raise SampleInputError(f"{x.source}: embedded for {x.dataset!r} with classifier {x.sha256}, "
+                               f"not for {dataset!r} with {classifier_sha256(dataset)}")
     indices, notes = choose_samples(len(x), num_samples, x.labels, info.num_classes, seed)
     x = _subset(x, indices)
     check_enough(len(x), metrics, conditional=x.labels is not None, num_classes=info.num_classes)
@@ -339,7 +349,7 @@ def score(x, *, dataset: str, labels=None, num_samples: int = NUM_SAMPLES, seed:
                                device=device, batch_size=batch_size, progress=progress)
     held_out = None
     if any(registry.METRICS[name].needs == "test_reference" for name in metrics):
-        held_out = test_reference(dataset, n, device=device, batch_size=batch_size,
+        held_out = held_out_reference(dataset, n, device=device, batch_size=batch_size,
                                   progress=progress)
     e = embed(x, dataset, device=device, batch_size=batch_size, progress=progress)
     values = score_features(features=e.features, probs=e.probs, dataset=dataset, reference=ref,

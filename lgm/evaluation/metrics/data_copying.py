@@ -36,8 +36,8 @@ held-out images are (α = 5 %): ≈ α for a model whose samples are as novel as
 C_T, not the distance to the nearest of *all* training points: that needs only the within-
 cell distances (about 1/k of a full nearest-neighbour search: the whole test takes 0.26 s
 at 10,000 × 10,000 × 128, ``benchmarks/memorisation.py``), and it equals the global nearest
-distance whenever that neighbour lies in the point's own cell (83 % of held-out points). A verbatim copy of a training point is at L = 0
-either way.
+distance whenever that neighbour lies in the point's own cell (83 % of held-out points). A
+verbatim copy of a training point is at L = 0 either way.
 
 Cells. The partition is a seeded k-means (k-means++ start, 10 Lloyd iterations) of ``T``; a
 point belongs to the cell of its nearest centre (training points too, so a copy of a
