@@ -56,19 +56,21 @@ def _parser() -> argparse.ArgumentParser:
                        help="seeds the subset, IS splits and KID subsets (default 0)")
         q.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
 
+    what = ("a folder of PNG/JPEG images, a .npy/.npz/.pt array, or a statistics .npz from "
+            "'stats'")
     score = sub.add_parser("score", help="all metrics against the dataset's reference")
-    score.add_argument("samples")
+    score.add_argument("samples", help=what)
     common(score, labels=True)
     score.add_argument("--json", default=None, help="write the numbers as one flat JSON dict")
     score.add_argument("--copies", default=None,
                        help="write a PNG of the samples closest to the training reference")
     compare = sub.add_parser("compare", help="metrics of A with B as the reference")
-    compare.add_argument("a")
-    compare.add_argument("b")
+    compare.add_argument("a", help=f"the set scored: {what}")
+    compare.add_argument("b", help="the set in the reference's role (same formats)")
     common(compare, labels=False)
     compare.add_argument("--json", default=None, help="write the numbers as one flat JSON dict")
     stats = sub.add_parser("stats", help="a statistics file that stands in for a set")
-    stats.add_argument("samples")
+    stats.add_argument("samples", help=what)
     common(stats, labels=True)
     stats.add_argument("--out", required=True, help="the .npz to write")
     return p
