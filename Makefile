@@ -26,4 +26,5 @@ benchmarks: setup
 	$(PY) benchmarks/train_step.py
 	$(PY) benchmarks/epoch_cost.py
 	$(PY) benchmarks/metrics.py
+	$(PY) benchmarks/memorisation.py
 	$(PY) benchmarks/study_overhead.py

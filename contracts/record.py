@@ -5,7 +5,8 @@ Layout of a runs folder (written by ``study``, read by ``analysis``)::
     DIR/<sweep>/sweep.yaml                 the sweep file the runs came from
     DIR/<sweep>/<run_id>/record.json       rewritten atomically: at start, while training, at the end
     DIR/<sweep>/<run_id>/history.jsonl     one JSON object per logged step
-    DIR/<sweep>/<run_id>/samples.png, samples.npz, reconstructions.png (VAEs), model.pt, run.log
+    DIR/<sweep>/<run_id>/samples.png, samples.npz, reconstructions.png (VAEs), copies.png,
+                         model.pt, run.log
     DIR/<sweep>/<run_id>/wandb/offline-run-*/
     DIR/ratings.jsonl                      blind human ratings (written by ``analysis rate``)
 
@@ -28,7 +29,8 @@ import secrets
 from pathlib import Path
 
 __all__ = ["RECORD_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "WEIGHTS_FILE", "SWEEP_FILE",
-           "LOG_FILE", "WANDB_DIR", "IMAGE_FILES", "SAMPLES_ARRAY_FILE", "RATINGS_FILE", "STATUSES", "RUNNING", "FINISHED", "FAILED",
+           "LOG_FILE", "WANDB_DIR", "IMAGE_FILES", "COPIES_FILE", "SAMPLES_ARRAY_FILE",
+           "RATINGS_FILE", "STATUSES", "RUNNING", "FINISHED", "FAILED",
            "FIELDS", "REQUIRED", "META_COLUMNS", "RecordError", "run_id", "wandb_id",
            "utc_now", "json_safe", "write_json_atomic", "new_record", "read_record",
            "check_record", "read_history", "History", "table_row", "record_paths"]
@@ -40,7 +42,11 @@ WEIGHTS_FILE = "model.pt"           # the final weights (a state_dict)
 SWEEP_FILE = "sweep.yaml"           # DIR/<sweep>/sweep.yaml: the file the runs came from
 LOG_FILE = "run.log"                # the run's output when started by the local runner
 WANDB_DIR = "wandb"                 # W&B's own folder inside a run folder (never a record)
-IMAGE_FILES = {"samples": "samples.png", "reconstructions": "reconstructions.png"}
+# copies.png: the samples closest to the training reference beside their nearest training
+# images (lgm.evaluation.copies), the picture behind eval/ct and eval/copy_fraction.
+COPIES_FILE = "copies.png"
+IMAGE_FILES = {"samples": "samples.png", "reconstructions": "reconstructions.png",
+               "copies": COPIES_FILE}
 # The images of samples.png as an array, without any title or label drawn on them (for blind
 # ratings and for re-scoring): "images" uint8 N×C×H×W, "labels" int64 N (empty if unconditional).
 SAMPLES_ARRAY_FILE = "samples.npz"
@@ -63,7 +69,8 @@ REQUIRED = ("run_id", "sweep", "config", "status")
 # Columns of an analysis table row that are not config keys nor logged metrics.
 META_COLUMNS = ("run_id", "sweep", "status", "reason", "code_version", "started_at",
                 "finished_at", "run_dir", "wandb_id", "reused_from", "samples_path",
-                "reconstructions_path", "samples_array_path", "history_path", "set_aside")
+                "reconstructions_path", "copies_path", "samples_array_path", "history_path",
+                "set_aside")
 _IMAGE_COLUMNS = {name: f"{name}_path" for name in IMAGE_FILES}
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything on a fresh machine: Fashion-MNIST (Debian's package, where apt exists and
-# the files are missing), a virtual environment in .venv and the pinned requirements.
+# the files are missing), a virtual environment in .venv, the pinned requirements and the
+# optional extras (requirements-extras.txt).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,13 @@ if [ ! -f .venv/.requirements.stamp ] || ! cmp -s requirements.txt .venv/.requir
     .venv/bin/python -m pip install -q -r requirements.txt
     .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
     cp requirements.txt .venv/.requirements.stamp
+fi
+# Optional extras (torchmetrics, for the interoperability test), without dependencies so the
+# pinned torch stays; their own stamp.
+if [ ! -f .venv/.extras.stamp ] || ! cmp -s requirements-extras.txt .venv/.extras.stamp; then
+    echo "[setup] installing optional extras (requirements-extras.txt)"
+    .venv/bin/python -m pip install -q --no-deps -r requirements-extras.txt
+    cp requirements-extras.txt .venv/.extras.stamp
 fi
 # A Jupyter kernel of this venv, so the analysis notebook runs with the project's packages.
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null 2>&1 || true

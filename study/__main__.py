@@ -1,4 +1,4 @@
-"""``python -m study {run,sweep,validate}``: see study/cli.py."""
+"""``python -m study {run,sweep,validate,export}``: see study/cli.py."""
 
 import sys
 

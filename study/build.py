@@ -22,6 +22,7 @@ import torch
 
 from contracts.record import IMAGE_FILES, SAMPLES_ARRAY_FILE
 from lgm.data import BatchStream, ImageDataset, dataset_info, scale
+from lgm.evaluation.copies import COPIES_SAMPLES, copies_figure
 from lgm.gan import GAN, GANConfig
 from lgm.images import class_rows, save_grid
 from lgm.likelihoods import LIKELIHOODS
@@ -109,9 +110,10 @@ def elbo_function(model: VAE | GAN):
 def save_images(model: VAE | GAN, config: RunConfig, test: ImageDataset, run_dir: Path,
                 device: str) -> dict:
     """``samples.png`` (one labelled row per class if conditional), the same samples as an
-    array without any text (``samples.npz``, see ``contracts.record.SAMPLES_ARRAY_FILE``)
-    and, for VAEs, ``reconstructions.png`` (rows alternate test images and their
-    reconstructions)."""
+    array without any text (``samples.npz``, see ``contracts.record.SAMPLES_ARRAY_FILE``),
+    ``copies.png`` (of ``min(eval_samples, 1000)`` fresh samples, the closest to the
+    evaluation's training reference beside their nearest training images) and, for VAEs,
+    ``reconstructions.png`` (rows alternate test images and their reconstructions)."""
     info = dataset_info(config.dataset)
     generator = torch.Generator(device=device).manual_seed(config.seed + 3)
     title = f"{config.model} {config.dataset} seed {config.seed}"
@@ -128,6 +130,13 @@ def save_images(model: VAE | GAN, config: RunConfig, test: ImageDataset, run_dir
     np.savez_compressed(run_dir / SAMPLES_ARRAY_FILE, labels=labels.cpu().numpy(),
                         images=(x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy())
     images = {"samples": IMAGE_FILES["samples"]}
+    copies_generator = torch.Generator(device=device).manual_seed(config.seed + 4)
+    copies_figure(run_dir / IMAGE_FILES["copies"], dataset=config.dataset,
+                  sample_fn=lambda n, y: model.sample(n, labels=y, generator=copies_generator),
+                  num_samples=min(config.eval_samples, COPIES_SAMPLES),
+                  reference_samples=config.eval_samples, conditional=config.conditional,
+                  device=device)
+    images["copies"] = IMAGE_FILES["copies"]
     if isinstance(model, VAE):
         subset = test.subset(32, seed=config.seed)
         real = scale(subset.images.to(device), "zero_one")

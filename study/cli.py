@@ -1,9 +1,10 @@
-"""Command line: ``python -m study run|sweep|validate``.
+"""Command line: ``python -m study run|sweep|validate|export``.
 
     python -m study run [--out DIR] [--sweep NAME] [--key=value ...]     one run (what an agent runs)
     python -m study sweep FILE --workers N --out DIR [--set key=value ...] [--limit N]
                           [--retry-failed] [--threads T] [--cold]        a whole sweep, locally
     python -m study validate FILE [FILE ...]                             check sweep files only
+    python -m study export RUN_DIR --out FILE.npz|FOLDER                 a run's evaluation samples again
 
 Bad input gets one ``error:`` line naming the key or value (never a traceback) and a
 non-zero exit: 2 for usage errors, 1 for invalid sweep files and failed sweeps.
@@ -101,8 +102,14 @@ def _validate(argv: list[str]) -> int:
     return 1 if bad else 0
 
 
+def _export(argv: list[str]) -> int:
+    from study.export import main as export_main
+
+    return export_main(argv)
+
+
 def main(argv: list[str]) -> int:
-    commands = {"run": None, "sweep": _sweep, "validate": _validate}
+    commands = {"run": None, "sweep": _sweep, "validate": _validate, "export": _export}
     if not argv or argv[0] not in commands:
         print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2

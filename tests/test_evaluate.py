@@ -193,6 +193,7 @@ class PoolSampler:
 
 EXPECTED_KEYS = {"eval/fid", "eval/is", "eval/is_std", "eval/kid", "eval/kid_std",
                  "eval/precision", "eval/recall", "eval/density", "eval/coverage",
+                 "eval/ct", "eval/copy_fraction", "eval/vendi",
                  "eval/classifier_sha256", "eval/num_samples"}
 
 

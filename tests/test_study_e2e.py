@@ -75,9 +75,12 @@ def test_sweep_end_to_end_with_one_run_failing(tmp_path):
     assert 0 < curve[0]["time/train_s"] < curve[1]["time/train_s"] <= summary["time/train_s"]
     for key in ("curve/fid", "curve/kid", "curve/is", "curve/precision", "curve/fid_recon", "curve/elbo"):
         assert summary[key] == curve[1][key], key
-    for image in ("samples.png", "reconstructions.png"):
+    for image in ("samples.png", "reconstructions.png", "copies.png"):
         assert (run_dir / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert good["images"] == {"samples": "samples.png", "reconstructions": "reconstructions.png"}
+    assert good["images"] == {"samples": "samples.png", "reconstructions": "reconstructions.png",
+                              "copies": "copies.png"}
+    for key in ("eval/ct", "eval/copy_fraction", "eval/vendi"):
+        assert isinstance(summary[key], float), key
     wandb_dir = run_dir / good["wandb_dir"]
     assert wandb_dir.name.startswith("offline-run-") and list(wandb_dir.glob("*.wandb"))
     assert (run_dir / "model.pt").exists() and not (run_dir / "checkpoint.pt").exists()

@@ -16,7 +16,13 @@ those features and probabilities against a cached reference (the same seeded
 - with ``reconstruct_fn`` (VAEs), ``eval/fid_recon``: the FID of reconstructions of real
   test images against the reference;
 - with ``elbo_fn`` (VAEs), the test-set ``eval/elbo``, ``eval/bpd``, ``eval/kl`` and
-  ``eval/recon``.
+  ``eval/recon``;
+- memorisation and diversity, also sample metrics: ``data_copying`` (``eval/ct``, Meehan et
+  al. 2020, and ``eval/copy_fraction``, against a cached real *test* subset as the held-out
+  sample) and ``vendi`` (``eval/vendi``, Friedman & Dieng 2022).
+
+``score_features`` is the part after embedding: the one dispatch over the registry, shared
+with ``lgm.evaluation.scoring`` (sample files and arrays).
 
 FID is biased in the sample count, so ``eval/num_samples`` and ``eval/classifier_sha256``
 are returned with every result: only runs that agree on both are comparable.
@@ -35,13 +41,18 @@ from lgm.evaluation import registry
 from lgm.evaluation.classifiers import ClassifierNet, classifier, classifier_sha256, verify_classifier
 from lgm.evaluation.features import check_images, extract, reference_statistics
 
-__all__ = ["evaluate", "METRICS", "REFERENCE_SEED", "balanced_labels", "test_subset"]
+__all__ = ["evaluate", "score_features", "held_out_reference", "METRICS", "REFERENCE_SEED",
+           "BATCH_SIZE", "NUM_SAMPLES", "balanced_labels", "test_subset"]
 
 # The sample metrics ``metrics=`` chooses from (the registry's entries that need only samples).
 METRICS = registry.SAMPLE_METRICS
 # Every run compares against the same real subset, whatever its own seed: a per-run
 # reference would add the reference's sampling noise to every difference between runs.
 REFERENCE_SEED = 0
+# Samples per sample_fn call (and per embedding batch) unless told otherwise: what a study run
+# uses, so re-drawing its samples (``study export``) repeats its calls exactly.
+BATCH_SIZE = 500
+NUM_SAMPLES = 10_000  # samples per evaluation unless told otherwise (the study's default)
 
 SampleFn = Callable[[int, "torch.Tensor | None"], torch.Tensor]
 ReconstructFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -60,6 +71,47 @@ def test_subset(dataset: str, num_samples: int):
     add the subset's own noise to every difference between runs)."""
     test = load_dataset(dataset, "test")
     return test.subset(min(num_samples, len(test)), seed=REFERENCE_SEED)
+
+
+def held_out_reference(dataset: str, num_samples: int, *, device: str | torch.device = "cpu",
+                   batch_size: int = BATCH_SIZE, progress: bool | None = None):
+    """The held-out real sample of the memorisation metrics: cached features of the same
+    seeded test subset ``test_subset`` gives (at most the whole split)."""
+    size = dataset_info(dataset).sizes["test"]
+    return reference_statistics(dataset, split="test", num_samples=min(num_samples, size),
+                                seed=REFERENCE_SEED, device=device, batch_size=batch_size,
+                                progress=progress)
+
+
+def score_features(*, features: torch.Tensor, probs: torch.Tensor, dataset: str, reference,
+                   seed: int, labels: torch.Tensor | None = None, test_reference=None,
+                   reconstruction_features: torch.Tensor | None = None,
+                   elbo_terms: dict | None = None, metrics: Sequence[str] = METRICS,
+                   namespace: str = registry.EVAL_NAMESPACE) -> dict:
+    """The registry's metrics of embedded samples, with the provenance keys (``namespace``:
+    ``eval`` for a final evaluation, ``curve`` for a training-curve point, which runs only
+    the entries marked ``on_curve``).
+
+    ``features``/``probs``: the samples' classifier outputs (``extract``); ``reference``: a
+    ``ReferenceStatistics`` (or anything with its ``features``, ``labels``, ``statistics``);
+    the entries run are the sample metrics in ``metrics`` whose inputs are given, and every
+    other entry whose input is given (``labels`` → conditional metrics, ...).
+    """
+    inputs = registry.MetricInputs(features=features, probs=probs, reference=reference, seed=seed,
+                                   num_classes=dataset_info(dataset).num_classes, labels=labels,
+                                   reconstruction_features=reconstruction_features,
+                                   elbo_terms=elbo_terms, test_reference=test_reference)
+    available = {"samples": True, "labels": labels is not None,
+                 "reconstructions": reconstruction_features is not None,
+                 "elbo": elbo_terms is not None, "test_reference": test_reference is not None}
+    names = [name for name, m in registry.METRICS.items()
+             if available[m.needs] and (m.needs not in registry.SAMPLE_NEEDS or name in metrics)
+             and (m.on_curve or namespace == registry.EVAL_NAMESPACE)]
+    out = registry.compute(names, inputs, namespace=namespace)
+    for key, value in ((registry.CLASSIFIER_KEY, classifier_sha256(dataset)),
+                       (registry.NUM_SAMPLES_KEY, int(len(features)))):
+        out[f"{namespace}/{registry.metric_name(key)}"] = value
+    return out
 
 
 def _validate(sample_fn, reconstruct_fn, elbo_fn, dataset: str, num_samples: int,
@@ -152,10 +204,10 @@ def _elbo_terms(elbo_fn: ElboFn, dataset: str, num_samples: int, batch_size: int
     return {**means, "dims": math.prod(test.info.shape), "dequantized": bool(dequantize)}
 
 
-def evaluate(*, sample_fn: SampleFn, dataset: str, num_samples: int = 10_000,
+def evaluate(*, sample_fn: SampleFn, dataset: str, num_samples: int = NUM_SAMPLES,
              conditional: bool = False, reconstruct_fn: ReconstructFn | None = None,
              elbo_fn: ElboFn | None = None, dequantize: bool = False,
-             metrics: Sequence[str] = METRICS, batch_size: int = 500,
+             metrics: Sequence[str] = METRICS, batch_size: int = BATCH_SIZE,
              device: str | torch.device = "cpu", seed: int = 0,
              progress: bool | None = None, namespace: str = registry.EVAL_NAMESPACE) -> dict:
     """Score a generative model; returns a flat dict of plain Python numbers and strings.
@@ -190,16 +242,11 @@ def evaluate(*, sample_fn: SampleFn, dataset: str, num_samples: int = 10_000,
         net, reconstruct_fn, dataset, num_samples, shape, batch_size, device, disable)
     terms = None if elbo_fn is None else _elbo_terms(elbo_fn, dataset, num_samples, batch_size,
                                                      dequantize, device, seed)
-    inputs = registry.MetricInputs(features=feats, probs=probs, reference=ref, seed=seed,
-                                   num_classes=num_classes, labels=labels,
-                                   reconstruction_features=recon, elbo_terms=terms)
-    available = {"samples": True, "labels": conditional, "reconstructions": recon is not None,
-                 "elbo": terms is not None}
-    names = [name for name, m in registry.METRICS.items()
-             if available[m.needs] and (m.needs != "samples" or name in metrics)
-             and (m.on_curve or namespace == registry.EVAL_NAMESPACE)]
-    out = registry.compute(names, inputs, namespace=namespace)
-    for key, value in ((registry.CLASSIFIER_KEY, classifier_sha256(dataset)),
-                       (registry.NUM_SAMPLES_KEY, int(num_samples))):
-        out[f"{namespace}/{registry.metric_name(key)}"] = value
-    return out
+    held_out = None
+    if any(registry.METRICS[name].needs == "test_reference" for name in metrics):
+        held_out = held_out_reference(dataset, num_samples, device=device, batch_size=batch_size,
+                                  progress=progress)
+    return score_features(features=feats, probs=probs, dataset=dataset, reference=ref, seed=seed,
+                          labels=labels, test_reference=held_out, reconstruction_features=recon,
+                          elbo_terms=terms, metrics=metrics,
+                          namespace=namespace)

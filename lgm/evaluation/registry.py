@@ -16,7 +16,13 @@ is its ``needs``:
 - ``samples``: always available; ``evaluate(metrics=...)`` chooses among these entries;
 - ``labels``: computed whenever the evaluation is conditional;
 - ``reconstructions``: whenever a ``reconstruct_fn`` is given;
-- ``elbo``: whenever an ``elbo_fn`` is given.
+- ``elbo``: whenever an ``elbo_fn`` is given;
+- ``test_reference``: cached features of real *test* images (the held-out sample of the
+  data-copying test), computed when an entry that needs it is chosen; such entries are
+  sample metrics too (:data:`SAMPLE_NEEDS`: ``metrics=`` chooses among them).
+
+An entry's ``min_samples`` is the fewest samples (per class for a ``labels`` entry) it can
+be computed from; :func:`min_samples` derives it from the settings when the entry gives none.
 
 Keys are ``<namespace>/<name>[/<class>]``: the final evaluation logs ``eval/fid``, and
 ``goal("curve/fid")`` or ``goal("eval/fid_class/3")`` read the same entry (the namespace
@@ -31,12 +37,15 @@ from dataclasses import dataclass, field
 
 from lgm.evaluation.metrics import (feature_statistics, fid, fid_from_statistics,
                                     inception_score, kid)
+from lgm.evaluation.metrics.data_copying import data_copying
 from lgm.evaluation.metrics.manifold import manifold_metrics
+from lgm.evaluation.metrics.vendi import vendi_score
 
 __all__ = ["MINIMIZE", "MAXIMIZE", "GOALS", "NEEDS", "Output", "Metric", "MetricInputs",
            "METRICS", "SAMPLE_METRICS", "OUTPUTS", "CLASSIFIER_KEY", "NUM_SAMPLES_KEY",
-           "PROVENANCE_KEYS", "HEADLINE_KEY", "KNN_KS", "RESAMPLING_SE", "se_key", "EVAL_NAMESPACE", "CURVE_NAMESPACE",
-           "metric_name", "goal", "known_goal", "outputs_of", "compute"]
+           "PROVENANCE_KEYS", "HEADLINE_KEY", "KNN_KS", "RESAMPLING_SE", "se_key",
+           "EVAL_NAMESPACE", "CURVE_NAMESPACE", "SAMPLE_NEEDS", "metric_name", "goal",
+           "known_goal", "outputs_of", "compute", "min_samples"]
 
 MINIMIZE, MAXIMIZE = "minimize", "maximize"
 # Logged beside every evaluation: numbers are comparable only between runs that agree on both
@@ -50,7 +59,10 @@ EVAL_NAMESPACE, CURVE_NAMESPACE = "eval", "curve"
 # when a sweep states no prediction.
 HEADLINE_KEY = "eval/fid"
 GOALS = (MINIMIZE, MAXIMIZE)
-NEEDS = ("samples", "labels", "reconstructions", "elbo")
+NEEDS = ("samples", "labels", "reconstructions", "elbo", "test_reference")
+# The needs of the entries ``evaluate(metrics=...)`` chooses among: the generated samples and
+# cached real data alone.
+SAMPLE_NEEDS = ("samples", "test_reference")
 # k of the k-NN radii (the authors' recommendations): precision/recall k=3 (Kynkäänniemi et
 # al. 2019), density/coverage k=5 (Naeem et al. 2020). The reference caches its radii for them.
 K_PRECISION_RECALL, K_DENSITY_COVERAGE = 3, 5
@@ -82,6 +94,7 @@ class MetricInputs:
     labels: object = None      # requested classes of the samples (conditional), N
     reconstruction_features: object = None
     elbo_terms: dict | None = None  # {"elbo", "kl", "recon"} means, "dims", "dequantized"
+    test_reference: object = None  # ReferenceStatistics of real test images (held out)
     shared: dict = field(default_factory=dict)  # work several entries use, computed once
 
 
@@ -97,6 +110,7 @@ class Metric:
     needs: str = "samples"
     citation: str = ""
     on_curve: bool = True  # also measured at every training-curve point
+    min_samples: int | None = None  # None: derived from the settings (see min_samples)
 
     def __call__(self, inputs: MetricInputs) -> dict:
         return self.compute(inputs, **self.settings)
@@ -174,6 +188,24 @@ def _elbo(x: MetricInputs) -> dict:
             "recon": t["recon"] - shift}
 
 
+def _data_copying(x: MetricInputs, *, max_cells: int, samples_per_cell: int,
+                  min_cell_samples: int, alpha: float, partition_seed: int,
+                  kmeans_iterations: int) -> dict:
+    """Train = the reference (a seeded subset of the training split), held out = the test
+    reference; the k-means cells are seeded by ``partition_seed``, not the run's seed, so
+    every run is tested on the same partition. Copies of training images outside the
+    reference look held out (see docs/architecture.md: measured effect at N = 10,000)."""
+    result = data_copying(x.reference.features, x.test_reference.features, x.features,
+                          max_cells=max_cells, samples_per_cell=samples_per_cell,
+                          min_cell_samples=min_cell_samples, alpha=alpha, seed=partition_seed,
+                          kmeans_iterations=kmeans_iterations)
+    return {"ct": result.ct, "copy_fraction": result.copy_fraction}
+
+
+def _vendi(x: MetricInputs) -> dict:
+    return {"vendi": vendi_score(x.features)}
+
+
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("fid", _fid, (Output("fid", MINIMIZE),), citation="Heusel et al. 2017"),
     Metric("is", _inception_score, (Output("is", MAXIMIZE), Output("is_std", None)),
@@ -196,9 +228,31 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("elbo", _elbo, (Output("elbo", MAXIMIZE), Output("bpd", MINIMIZE),
                            Output("kl", None), Output("recon", MAXIMIZE)), needs="elbo",
            citation="Kingma & Welling 2014; Theis et al. 2016"),
+    # C_T has no better direction a maximize/minimize goal can express (≈ 0 is best: ≪ 0
+    # copying, ≫ 0 underfitting), so it is a diagnostic. copy_fraction: lower is better down
+    # to held-out data's level alpha (below it, samples are farther from the training set
+    # than real data are: C_T > 0 says so).
+    Metric("data_copying", _data_copying, (Output("ct", None), Output("copy_fraction", MINIMIZE)),
+           settings={"max_cells": 50, "samples_per_cell": 200, "min_cell_samples": 20,
+                     "alpha": 0.05, "partition_seed": 0, "kmeans_iterations": 10},
+           needs="test_reference", min_samples=21, citation="Meehan et al. 2020",
+           on_curve=False),  # a property of the final model, not followed along training
+    Metric("vendi", _vendi, (Output("vendi", MAXIMIZE),), citation="Friedman & Dieng 2022"),
 )}
-SAMPLE_METRICS = tuple(name for name, m in METRICS.items() if m.needs == "samples")
+SAMPLE_METRICS = tuple(name for name, m in METRICS.items() if m.needs in SAMPLE_NEEDS)
 OUTPUTS: dict[str, Output] = {o.name: o for m in METRICS.values() for o in m.outputs}
+
+
+def min_samples(name: str) -> int:
+    """The fewest samples entry ``name`` is computed from (per class for a ``labels``
+    entry): its own ``min_samples``, else from its settings: ``splits`` parts (IS),
+    ``k + 1`` points for k neighbours other than the point itself (precision/recall,
+    density/coverage), and at least 2 (a covariance, an unbiased MMD)."""
+    metric = METRICS[name]
+    if metric.min_samples is not None:
+        return metric.min_samples
+    s = metric.settings
+    return max(2, int(s.get("splits", 0)), int(s.get("k", 0)) + 1)
 
 
 def metric_name(key: str) -> str:
