@@ -6,8 +6,13 @@
 - Posterior collapse: a VAE run whose KL term (``eval/kl`` if logged, else ``train/kl``)
   is below :data:`COLLAPSE_KL` nats: the decoder ignores the latent code (Bowman et al.
   2016). Reported per configuration as "k of n seeds".
-- Mode dropping: mean recall (or coverage) below :data:`MODE_DROP_RATIO` × mean precision:
-  samples are good but cover only part of the data (Sajjadi et al. 2018).
+- Mode dropping: mean recall (or coverage) below :data:`MODE_DROP_RATIO` × what held-out
+  *real* images score against the same reference (``eval/real_recall`` /
+  ``eval/real_coverage``, logged by every run): samples that cover less than half of what
+  real data covers miss parts of the data (Sajjadi et al. 2018). Calibrated this way because
+  with a 93 %-accurate classifier's features even real images do not reach recall 1, and
+  the old rule (recall below half the precision) fired for every configuration of every
+  quick study. Without the real baseline (runs from older code) nothing is flagged.
 - Failed runs (diverged when the reason names a non-finite loss), running runs and runs
   set aside as incomparable.
 """
@@ -92,14 +97,16 @@ def posterior_collapse(runs: pd.DataFrame, by: list[str]) -> list[str]:
 
 
 def mode_dropping(runs: pd.DataFrame, by: list[str]) -> list[str]:
-    """Configurations whose mean recall or coverage is below MODE_DROP_RATIO × mean precision."""
+    """Configurations whose mean recall or coverage is below MODE_DROP_RATIO × the real
+    baseline's (see the module docstring)."""
     low = {}
     for cover in ("eval/recall", "eval/coverage"):
-        means = config_means(runs, by, ["eval/precision", cover])
-        for _, row in means[means[cover] < MODE_DROP_RATIO * means["eval/precision"]].iterrows():
-            low.setdefault(row["label"], [row["eval/precision"]]).append(f"{cover} {row[cover]:.2f}")
-    return [f"Possible mode dropping in {label}: {' and '.join(parts[1:])} below "
-            f"{MODE_DROP_RATIO:g} × precision {parts[0]:.2f}." for label, parts in sorted(low.items())]
+        real = cover.replace("eval/", "eval/real_")
+        means = config_means(runs, by, [cover, real])
+        for _, row in means[means[cover] < MODE_DROP_RATIO * means[real]].iterrows():
+            low.setdefault(row["label"], []).append(f"{cover} {row[cover]:.2f} (real images: {row[real]:.2f})")
+    return [f"Possible mode dropping in {label}: {' and '.join(parts)}, below {MODE_DROP_RATIO:g} × "
+            f"what held-out real images score." for label, parts in sorted(low.items())]
 
 
 def run_status_notes(runs: pd.DataFrame) -> list[str]:

@@ -193,7 +193,8 @@ class PoolSampler:
 
 EXPECTED_KEYS = {"eval/fid", "eval/is", "eval/is_std", "eval/kid", "eval/kid_std",
                  "eval/precision", "eval/recall", "eval/density", "eval/coverage",
-                 "eval/ct", "eval/copy_fraction", "eval/vendi",
+                 "eval/ct", "eval/copy_fraction", "eval/vendi", "eval/fid_inf", "eval/fid_se",
+                 "eval/real_precision", "eval/real_recall", "eval/real_density", "eval/real_coverage",
                  "eval/classifier_sha256", "eval/num_samples"}
 
 

@@ -29,7 +29,7 @@ from lgm.evaluation.metrics import feature_statistics
 from lgm.evaluation.metrics.manifold import real_sq_radii
 
 __all__ = ["extract", "check_images", "ReferenceStatistics", "reference_statistics",
-           "reference_cache_dir", "reference_cache_path"]
+           "reference_cache_dir", "reference_cache_path", "cached_numbers"]
 
 # 2: features from the folded, channels-last inference net (equal to format 1's to round-off,
 # but a run's features and its reference must come from one computation), plus k-NN radii.
@@ -125,6 +125,29 @@ def reference_cache_dir(cache_dir: str | Path | None = None) -> Path:
         return Path(cache_dir)
     root = os.environ.get("LGM_CACHE_DIR", Path.home() / ".cache" / "lgm")
     return Path(root) / "reference"
+
+
+def cached_numbers(key: dict, compute, cache_dir: str | Path | None = None) -> dict:
+    """``compute()`` (a dict of numbers) cached on disk under a hash of ``key`` (a JSON
+    object naming everything the numbers depend on); the key is stored in the file and
+    checked on load, and the file is written atomically, like the reference caches."""
+    import hashlib
+    import json
+
+    blob = json.dumps(key, sort_keys=True)
+    path = reference_cache_dir(cache_dir) / f"numbers-{hashlib.sha256(blob.encode()).hexdigest()[:20]}.json"
+    try:
+        stored = json.loads(path.read_text())
+        if stored.get("key") == json.loads(blob):
+            return stored["values"]
+    except (OSError, ValueError, AttributeError):
+        pass  # absent, torn or foreign: compute again
+    values = {k: float(v) for k, v in compute().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"key": json.loads(blob), "values": values}))
+    os.replace(tmp, path)
+    return values
 
 
 def reference_cache_path(dataset: str, split: str, num_samples: int, seed: int, sha256: str,

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from lgm.evaluation.metrics import (feature_statistics, fid, fid_from_statistics,
                                     inception_score, kid)
 from lgm.evaluation.metrics.data_copying import data_copying
+from lgm.evaluation.metrics.fid_extrapolation import (SIZE_FRACTIONS, fid_bootstrap_se,
+                                                     fid_infinity)
 from lgm.evaluation.metrics.manifold import manifold_metrics
 from lgm.evaluation.metrics.vendi import vendi_score
 
@@ -206,6 +208,35 @@ def _vendi(x: MetricInputs) -> dict:
     return {"vendi": vendi_score(x.features)}
 
 
+def _fid_infinity(x: MetricInputs, *, fractions: tuple) -> dict:
+    """Not logged at all (rather than NaN) when the smallest subset would have fewer samples
+    than feature dimensions (e.g. a 200-sample smoke evaluation in 128 dimensions)."""
+    value = fid_infinity(x.features, x.reference.statistics, fractions=fractions, seed=x.seed)
+    return {} if math.isnan(value) else {"fid_inf": value}
+
+
+def _fid_se(x: MetricInputs, *, resamples: int) -> dict:
+    return {"fid_se": fid_bootstrap_se(x.features, x.reference.statistics, resamples=resamples, seed=x.seed)}
+
+
+def _real_baseline(x: MetricInputs) -> dict:
+    """What held-out real images score against the reference on the k-NN metrics: the
+    level a model's precision/recall/density/coverage should be read against (a 93 %
+    classifier's feature space does not give real data recall 1). Cached on disk per
+    (reference, held-out set): it depends on no model."""
+    from lgm.evaluation.features import cached_numbers
+
+    def compute() -> dict:
+        m = manifold_metrics(x.reference.features, x.test_reference.features,
+                             k_precision_recall=K_PRECISION_RECALL, k_density_coverage=K_DENSITY_COVERAGE,
+                             real_radii=getattr(x.reference, "radii", None) or None)
+        return {"real_precision": m.precision, "real_recall": m.recall,
+                "real_density": m.density, "real_coverage": m.coverage}
+    key = {"baseline": "manifold", "ks": list(KNN_KS), "train": x.reference.key(),
+           "held_out": x.test_reference.key()}
+    return cached_numbers(key, compute)
+
+
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("fid", _fid, (Output("fid", MINIMIZE),), citation="Heusel et al. 2017"),
     Metric("is", _inception_score, (Output("is", MAXIMIZE), Output("is_std", None)),
@@ -238,6 +269,14 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            needs="test_reference", min_samples=21, citation="Meehan et al. 2020",
            on_curve=False),  # a property of the final model, not followed along training
     Metric("vendi", _vendi, (Output("vendi", MAXIMIZE),), citation="Friedman & Dieng 2022"),
+    Metric("fid_inf", _fid_infinity, (Output("fid_inf", MINIMIZE),),
+           settings={"fractions": SIZE_FRACTIONS}, citation="Chong & Forsyth 2020", on_curve=False),
+    Metric("fid_se", _fid_se, (Output("fid_se", None),), settings={"resamples": 30},
+           citation="bootstrap over the generated features"),
+    Metric("real_baseline", _real_baseline,
+           tuple(Output(f"real_{name}", None) for name in ("precision", "recall", "density", "coverage")),
+           needs="test_reference", on_curve=False,
+           citation="held-out real images against the reference (calibrates the k-NN metrics)"),
 )}
 SAMPLE_METRICS = tuple(name for name, m in METRICS.items() if m.needs in SAMPLE_NEEDS)
 OUTPUTS: dict[str, Output] = {o.name: o for m in METRICS.values() for o in m.outputs}
