@@ -2,8 +2,11 @@
 
 The study's budgets (``study/budgets.py``) rest on this ratio: ``gan_vs_vae`` compares the
 two families at matched wall-clock, so the VAE gets as many more epochs as a GAN epoch costs
-more. Both models train through ``lgm.train`` at batch 128 in this one process, alternating,
-best of ``--repeats``; the per-step time is scaled to a full epoch (468 steps).
+more. Both models train through ``lgm.train`` at batch 128 in this one process, each in its
+family's default training mode on this CPU (``lgm.train.fast_mode``: the DCGAN in bf16 +
+channels_last where bf16 is native, the VAE in float32), alternating, best of
+``--repeats``; the per-step time is scaled to a full epoch (468 steps). ``--fp32`` times
+both in float32 (the ratio the budgets rested on before the fast mode).
 
 Last line: ``gan_vae_epoch_ratio=<GAN seconds per epoch / VAE seconds per epoch>``
 (the budgets assume about 4).
@@ -18,7 +21,7 @@ import torch
 
 from lgm.data import BatchStream, load_dataset
 from lgm.gan import GAN, GANConfig
-from lgm.train import TrainConfig, seed_everything, train
+from lgm.train import TrainConfig, TrainMode, fast_mode, seed_everything, train
 from lgm.vae import VAE, VAEConfig
 
 BATCH = 128
@@ -26,14 +29,18 @@ FAMILIES = {"vae": (lambda: VAE(VAEConfig()), "zero_one"),
             "gan": (lambda: GAN(GANConfig()), "minus_one_one")}
 
 
-def seconds_per_step(data, family: str, steps: int) -> float:
+def seconds_per_step(data, family: str, steps: int, fp32: bool) -> float:
     build, scaling = FAMILIES[family]
     seed_everything(0)
     model = build()
+    mode = TrainMode() if fp32 else fast_mode(model, "cpu")
     stream = BatchStream(data, BATCH, scaling=scaling, seed=0)
-    train(model, stream, TrainConfig(steps=3, progress=False))  # warm-up: allocator, kernels
+    config = TrainConfig(steps=steps, progress=False, precision=mode.precision,
+                         memory_format=mode.memory_format, log_every=steps)
+    train(model, stream, TrainConfig(steps=3, progress=False, precision=mode.precision,
+                                     memory_format=mode.memory_format))  # warm-up
     start = time.perf_counter()
-    train(model, stream, TrainConfig(steps=steps, progress=False))
+    train(model, stream, config)
     return (time.perf_counter() - start) / steps
 
 
@@ -41,13 +48,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--fp32", action="store_true", help="both families in float32")
     args = parser.parse_args()
     data = load_dataset("fashion_mnist", "train")
     steps_per_epoch = len(data) // BATCH
     best = {family: float("inf") for family in FAMILIES}
     for _ in range(args.repeats):
         for family in FAMILIES:
-            best[family] = min(best[family], seconds_per_step(data, family, args.steps))
+            best[family] = min(best[family], seconds_per_step(data, family, args.steps, args.fp32))
     for family, seconds in best.items():
         print(f"{family}: {1000 * seconds:6.1f} ms/step, {seconds * steps_per_epoch:5.1f} s/epoch")
     print(f"torch threads={torch.get_num_threads()} batch={BATCH}")

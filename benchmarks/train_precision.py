@@ -7,6 +7,10 @@ mode is ``lgm.train.fast_mode`` on this device (bf16 autocast + channels_last fo
 a CPU with native bf16; the VAE stays fp32/contiguous, measured slower otherwise). A
 ``--modes`` run also prints every combination, the measurement the defaults rest on.
 
+Both modes use the fused Adam ``lgm.train`` now trains with; one more line times float32
+with the unfused Adam that trained before it (``torch.optim.Adam`` as constructed before),
+the speed-up of the default GAN against what it was.
+
 Last line: ``gan_speedup=<fp32 time / fast time> vae_speedup=<...>`` (target: gan ≥ 1.7).
 
     OMP_NUM_THREADS=1 python benchmarks/train_precision.py [--steps 40 --repeats 3 --modes]
@@ -18,6 +22,7 @@ import time
 
 import torch
 
+import lgm.train as train_module
 from lgm.data import BatchStream, load_dataset
 from lgm.gan import GAN, GANConfig
 from lgm.train import MEMORY_FORMATS, PRECISIONS, TrainConfig, TrainMode, fast_mode, seed_everything, train
@@ -39,6 +44,20 @@ def seconds_per_step(data, family: str, mode: TrainMode, steps: int) -> float:
     start = time.perf_counter()
     train(model, stream, config)
     return (time.perf_counter() - start) / steps
+
+
+def _unfused_adam(params, config):
+    return torch.optim.Adam(params, lr=config.lr, betas=(config.beta1, config.beta2))
+
+
+def previous_default(data, steps: int, repeats: int) -> float:
+    """Seconds per GAN step in float32 with the unfused Adam (the DCGAN's training before)."""
+    fused = train_module._adam
+    train_module._adam = _unfused_adam
+    try:
+        return min(seconds_per_step(data, "gan", TrainMode(), steps) for _ in range(repeats))
+    finally:
+        train_module._adam = fused
 
 
 def best_times(data, modes: dict, steps: int, repeats: int) -> dict:
@@ -68,6 +87,9 @@ def main():
     for (family, label), seconds in best.items():
         mode = modes[(family, label)]
         print(f"{family} {label:26s} ({mode.precision}, {mode.memory_format}): {1000 * seconds:6.1f} ms/step")
+    before = previous_default(data, args.steps, args.repeats)
+    print(f"gan float32 with the unfused Adam of before: {1000 * before:6.1f} ms/step; the fast mode "
+          f"is {before / best[('gan', 'fast')]:.2f}x faster than that")
     print(f"torch threads={torch.get_num_threads()} batch={BATCH}")
     speedups = {family: best[(family, "fp32")] / best[(family, "fast")] for family in FAMILIES}
     print(f"gan_speedup={speedups['gan']:.2f} vae_speedup={speedups['vae']:.2f}")

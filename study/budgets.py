@@ -6,15 +6,16 @@ same amount of data seen whatever the batch size.
 
 Why these numbers (one thread per run, batch 128, Fashion-MNIST):
 
-- ``quick``: a GAN epoch of the default DCGAN costs 4.3–4.8 times an epoch of the default
-  conv VAE (``benchmarks/epoch_cost.py``: 11–15 s vs 54–64 s per epoch), so 12 VAE epochs
-  and 3 GAN epochs are about *the same wall-clock*, roughly 3 minutes; the ``gan_vs_vae``
-  sweep relies on that (each run logs ``time/train_s`` to check it). After 1 epoch the DCGAN
-  still drew blobs; after 3 its samples were recognisable garments (seen during
-  development). Evaluation of 10,000 samples adds 22–56 s. Measured with ``make study``: a
-  2-configuration x 3-seed sweep with 2 workers takes about 11 minutes (``study/README.md``).
-- ``full``: 60 VAE epochs and 15 GAN epochs, matched in wall-clock the same way (about 15
-  minutes per run on one CPU thread, minutes on a GPU).
+- ``quick``: in each family's default training mode (the DCGAN in bf16 autocast with
+  channels-last tensors where the CPU has native bf16, the VAE in float32; both with fused
+  Adam) an epoch of the default DCGAN costs 2.9 times an epoch of the default conv VAE
+  (``benchmarks/epoch_cost.py``: 38.7 s vs 13.3 s on one thread), so 12 VAE epochs and 4 GAN
+  epochs are about *the same wall-clock*, roughly 2.6 minutes of training; the
+  ``gan_vs_vae`` sweep relies on that (each run logs ``time/train_s`` to check it). (In
+  float32 the ratio was 4.4–4.8 and the budget 12 / 3.) After 1 epoch the DCGAN still drew
+  blobs; after 3 its samples were recognisable garments (seen during development).
+- ``full``: 60 VAE epochs and 20 GAN epochs, matched in wall-clock the same way (about 13
+  minutes of training per run on one CPU thread, minutes on a GPU).
 - ``smoke``: a few dozen steps and a small evaluation, for tests and for checking a sweep
   file end to end. An explicit ``eval_samples`` or ``train_steps`` always wins over a budget.
 
@@ -59,9 +60,9 @@ class Cadence:
 
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget(epochs=None, steps=40, eval_samples=200, eval_points=2, curve_samples=200),
-    "quick": Budget(epochs={"vae": 12, "gan": 3}, steps=None, eval_samples=10_000,
+    "quick": Budget(epochs={"vae": 12, "gan": 4}, steps=None, eval_samples=10_000,
                     eval_points=4, curve_samples=2_000),
-    "full": Budget(epochs={"vae": 60, "gan": 15}, steps=None, eval_samples=10_000,
+    "full": Budget(epochs={"vae": 60, "gan": 20}, steps=None, eval_samples=10_000,
                    eval_points=4, curve_samples=5_000),
 }
 CADENCES: dict[str, Cadence] = {
