@@ -111,11 +111,12 @@ def test_smoke_budget_and_explicit_values_win():
 
 
 def test_quick_budget_matches_wall_clock_between_families():
-    # A DCGAN epoch (~64 s) costs ~4x a VAE epoch (~15 s); gan_vs_vae relies on both
-    # non-smoke budgets giving the VAE 4x the GAN's epochs (12 vs 3, 60 vs 15).
+    # In the default training modes a DCGAN epoch (~39 s, bf16 + channels_last) costs ~2.9x a
+    # VAE epoch (~13 s) (benchmarks/epoch_cost.py); gan_vs_vae relies on both non-smoke
+    # budgets giving the VAE 3x the GAN's epochs (12 vs 4, 60 vs 20).
     for name in ("quick", "full"):
         epochs = BUDGETS[name].epochs
-        assert epochs["vae"] == 4 * epochs["gan"], name
+        assert epochs["vae"] == 3 * epochs["gan"], name
 
 
 @pytest.mark.parametrize("key, text, value", [
