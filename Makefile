@@ -24,7 +24,9 @@ demo: setup
 benchmarks: setup
 	$(PY) benchmarks/data_pipeline.py
 	$(PY) benchmarks/train_step.py
+	$(PY) benchmarks/train_precision.py
 	$(PY) benchmarks/epoch_cost.py
 	$(PY) benchmarks/metrics.py
+	$(PY) benchmarks/curve_overhead.py
 	$(PY) benchmarks/memorisation.py
 	$(PY) benchmarks/study_overhead.py

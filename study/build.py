@@ -30,8 +30,17 @@ from lgm.train import TrainConfig
 from lgm.vae import VAE, VAEConfig
 from study.config import RunConfig
 
-__all__ = ["dequantized", "build_model", "build_stream", "train_config", "sampler",
+__all__ = ["configure_device", "dequantized", "build_model", "build_stream", "train_config", "sampler",
            "reconstructor", "elbo_function", "save_images"]
+
+
+def configure_device(device: str) -> None:
+    """Process-wide settings for the device a run trains on: on CUDA, cuDNN's autotuner
+    (``cudnn.benchmark``: the fastest convolution algorithm for the run's fixed shapes, found
+    once; its choice may vary between processes, so CUDA runs are reproducible to round-off,
+    not bit for bit). Nothing to set on the CPU."""
+    if torch.device(device).type == "cuda":
+        torch.backends.cudnn.benchmark = True
 
 
 def dequantized(config: RunConfig) -> bool:

@@ -20,8 +20,8 @@ from lgm.data import load_dataset
 from lgm.evaluation import evaluate, verify_classifier
 from lgm.evaluation.registry import CURVE_NAMESPACE, EVAL_NAMESPACE
 from lgm.train import TrainClock, seed_everything, train
-from study.build import (build_model, build_stream, dequantized, elbo_function, reconstructor,
-                         sampler, save_images, train_config)
+from study.build import (build_model, build_stream, configure_device, dequantized,
+                         elbo_function, reconstructor, sampler, save_images, train_config)
 from study.config import RunConfig
 
 __all__ = ["execute", "score", "curve_steps", "RunOutcome", "checkpoint_step", "preflight",
@@ -91,6 +91,7 @@ def execute(config: RunConfig, run_dir: Path, *, device: str, callback=None,
     """
     run_dir = Path(run_dir)
     preflight(config)
+    configure_device(device)
     seed_everything(config.seed)
     model = build_model(config)
     train_data = load_dataset(config.dataset, "train")

@@ -228,3 +228,39 @@ def test_the_repository_sweep_files_parse(path):
 def test_bad_sweep_configs_are_named(config, message):
     with pytest.raises(SweepSpecError, match=message):
         parse_sweep_config(config, origin="test.yaml")
+
+
+EQUIVALENCE = Prediction(metric="eval/fid", kind="equivalence", parameter="loss",
+                         values=("hinge", "non_saturating"), margin=2.0)
+
+
+@pytest.mark.parametrize("prediction, data, expected", [
+    # equal within 0.1 FID, seed spread 0.1: the 90 % interval of the difference is ±0.2 < 2
+    (EQUIVALENCE, {"hinge": (20.0, 20.1, 20.2), "non_saturating": (20.1, 20.0, 20.2)}, "supported"),
+    (EQUIVALENCE, {"hinge": LOW, "non_saturating": MID}, "contradicted"),        # 10 apart
+    (EQUIVALENCE, {"hinge": (10.0, 20.0, 30.0), "non_saturating": (12.0, 22.0, 28.0)}, "inconclusive"),
+    # a difference predicted, none found beyond the margin: the fourth verdict
+    (Prediction(metric="eval/fid", kind="pairwise", parameter="loss", better="hinge",
+                worse="non_saturating", margin=2.0),
+     {"hinge": (20.0, 20.1, 20.2), "non_saturating": (20.1, 20.0, 20.2)}, "no measurable difference"),
+    # a margin in percent of the mean: 10 % of ~20 = 2
+    (Prediction(metric="eval/fid", kind="equivalence", parameter="loss",
+                values=("hinge", "non_saturating"), margin="10%"),
+     {"hinge": (20.0, 20.1, 20.2), "non_saturating": (20.1, 20.0, 20.2)}, "supported"),
+])
+def test_equivalence_and_no_measurable_difference(prediction, data, expected):
+    result = evaluate_prediction(table("loss", data), prediction)
+    assert result.verdict == expected, result.reason
+
+
+def test_a_margin_is_checked_by_the_one_parser():
+    for bad in (0, -1, "0%", "120%", "five", True):
+        with pytest.raises(SweepSpecError, match="margin"):
+            parse_prediction({"metric": "eval/fid", "kind": "equivalence", "parameter": "p",
+                              "values": ["a", "b"], "margin": bad}, origin="t.yaml")
+    with pytest.raises(SweepSpecError, match="lacks margin"):
+        parse_prediction({"metric": "eval/fid", "kind": "equivalence", "parameter": "p",
+                          "values": ["a", "b"]}, origin="t.yaml")
+    with pytest.raises(SweepSpecError, match="unknown key\\(s\\) margin"):
+        parse_prediction({"metric": "eval/fid", "kind": "trend", "parameter": "p",
+                          "direction": "increasing", "margin": 1.0}, origin="t.yaml")

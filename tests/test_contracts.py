@@ -161,3 +161,15 @@ def test_a_resolved_config_holds_its_cadence():
 
     assert config_hash(RunConfig(budget="smoke", checkpoint_every=5)) == config_hash(RunConfig(budget="smoke"))
     assert config_hash(RunConfig(budget="smoke", log_every=5)) != config_hash(RunConfig(budget="smoke"))
+
+
+def test_cudnn_autotuning_is_switched_on_for_cuda_runs_only(monkeypatch):
+    import torch.backends.cudnn as cudnn
+
+    from study.build import configure_device
+
+    monkeypatch.setattr(cudnn, "benchmark", False)
+    configure_device("cpu")
+    assert cudnn.benchmark is False
+    configure_device("cuda:0")  # a setting only: no CUDA call is made
+    assert cudnn.benchmark is True

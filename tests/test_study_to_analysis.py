@@ -21,6 +21,7 @@ from study.config import FIELD_NAMES
 
 pytestmark = pytest.mark.xdist_group("smoke_study")
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/wandb_log.py
 PARAMETERS = {"dataset": {"value": "fashion_mnist"}, "model": {"value": "vae"},
               "arch": {"value": "mlp"}, "width": {"value": 8}, "latent_dim": {"value": 4},
               "budget": {"value": "smoke"}, "eval_samples": {"value": 200},
@@ -108,3 +109,32 @@ def test_published_panels_select_the_wandb_runs_the_offline_runs_are(runs_dir, m
         selected = grid.runsets[0].filters
         assert selected.startswith("ID in [")
         assert {part.strip(" '") for part in selected[len("ID in ["):-1].split(",")} == on_disk
+
+
+def test_curve_keys_reach_wandb_history_summary_and_the_table(runs_dir):
+    """What `wandb sync` would upload: the offline run's transaction log holds the curve
+    points in its history (against train/step, with time/train_s) and its summary."""
+    from wandb_log import history_and_summary_keys
+
+    from analysis import load_runs
+
+    (log,) = list(runs_dir.glob("*/*/wandb/offline-run-*/*.wandb"))[:1]
+    history, summary = history_and_summary_keys(log)
+    for key in ("curve/fid", "curve/kid", "curve/is", "curve/fid_recon", "time/train_s", "train/step"):
+        assert key in history and key in summary, key
+    runs = load_runs(runs_dir)
+    assert runs["curve/fid"].notna().all() and (runs["curve/num_samples"] == 200).all()
+
+
+def test_the_robustness_table_of_a_real_smoke_study(runs_dir):
+    from analysis.robustness import DOES_NOT_HOLD, HOLDS, NOT_MEASURED, robustness
+    from analysis.sweeps import analyse_source
+
+    _, (analysis,) = analyse_source(runs_dir, resamples=200)
+    cells = {c.over: c for c in robustness(analysis)}
+    assert list(cells) == ["seeds", "sample size", "metric", "training time", "people"]
+    assert all(c.status in (HOLDS, DOES_NOT_HOLD, NOT_MEASURED) and c.detail for c in cells.values())
+    # fid_recon has no FID∞ nor a sample-quality alternative; smoke runs have a 2-point curve
+    assert cells["sample size"].status == NOT_MEASURED and cells["metric"].status == NOT_MEASURED
+    assert cells["training time"].status != NOT_MEASURED
+    assert cells["people"].status == NOT_MEASURED and "analysis rate" in cells["people"].detail
