@@ -14,7 +14,6 @@ run counts) and states the verdict rule once; then one section per sweep:
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 

@@ -21,14 +21,11 @@ fraction over the families, all 4 points>``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
-from lgm.data import load_dataset
 from lgm.evaluation.registry import CURVE_NAMESPACE
-from lgm.train import seed_everything, train
-from study.build import build_model, build_stream, train_config
-from study.config import RunConfig, resolve
+from lgm.train import train
+from quick_run import quick_run
 from study.pipeline import curve_steps, score
 
 
@@ -42,13 +39,7 @@ def best_of(fn, repeats: int) -> float:
 
 
 def family_costs(family: str, train_steps: int, repeats: int) -> dict:
-    config = dataclasses.replace(resolve(RunConfig(model=family, budget="quick")), device="cpu")
-    seed_everything(0)
-    model = build_model(config)
-    stream = build_stream(config, load_dataset(config.dataset, "train"), "cpu")
-    timed = dataclasses.replace(train_config(config, "cpu", progress=False), steps=train_steps,
-                                log_every=train_steps)
-    train(model, stream, dataclasses.replace(timed, steps=3))  # warm-up
+    config, model, stream, timed = quick_run(family, train_steps)
     for namespace in ("eval", CURVE_NAMESPACE):  # warm-up: both reference caches
         score(model, config, device="cpu", namespace=namespace, progress=False)
     times = {"train": [], "final": [], "point": []}

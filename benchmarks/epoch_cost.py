@@ -15,34 +15,12 @@ Last line: ``gan_vae_epoch_ratio=<GAN seconds per epoch / VAE seconds per epoch>
 """
 
 import argparse
-import time
 
 import torch
 
-from lgm.data import BatchStream, load_dataset
-from lgm.gan import GAN, GANConfig
-from lgm.train import TrainConfig, TrainMode, fast_mode, seed_everything, train
-from lgm.vae import VAE, VAEConfig
-
-BATCH = 128
-FAMILIES = {"vae": (lambda: VAE(VAEConfig()), "zero_one"),
-            "gan": (lambda: GAN(GANConfig()), "minus_one_one")}
-
-
-def seconds_per_step(data, family: str, steps: int, fp32: bool) -> float:
-    build, scaling = FAMILIES[family]
-    seed_everything(0)
-    model = build()
-    mode = TrainMode() if fp32 else fast_mode(model, "cpu")
-    stream = BatchStream(data, BATCH, scaling=scaling, seed=0)
-    config = TrainConfig(steps=steps, progress=False, precision=mode.precision,
-                         memory_format=mode.memory_format, log_every=steps)
-    train(model, stream, TrainConfig(steps=3, progress=False, precision=mode.precision,
-                                     memory_format=mode.memory_format))  # warm-up
-    start = time.perf_counter()
-    train(model, stream, config)
-    return (time.perf_counter() - start) / steps
-
+from lgm.data import load_dataset
+from lgm.train import TrainMode, fast_mode
+from quick_run import BATCH, FAMILIES, seconds_per_step
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -55,7 +33,8 @@ def main():
     best = {family: float("inf") for family in FAMILIES}
     for _ in range(args.repeats):
         for family in FAMILIES:
-            best[family] = min(best[family], seconds_per_step(data, family, args.steps, args.fp32))
+            mode = TrainMode() if args.fp32 else fast_mode(FAMILIES[family][0], "cpu")
+            best[family] = min(best[family], seconds_per_step(data, family, mode, args.steps))
     for family, seconds in best.items():
         print(f"{family}: {1000 * seconds:6.1f} ms/step, {seconds * steps_per_epoch:5.1f} s/epoch")
     print(f"torch threads={torch.get_num_threads()} batch={BATCH}")

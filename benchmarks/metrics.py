@@ -183,33 +183,21 @@ def _entry_point_unavailable() -> tuple[type[BaseException], ...]:
 
 def quick_run_share(family: str, train_steps: int, repeats: int) -> tuple[float, float]:
     """(training seconds, evaluation seconds) of a quick run of ``family``, side by side."""
-    import dataclasses
     import tempfile
     from pathlib import Path
 
-    import torch
-
     from lgm.data import load_dataset
-    from lgm.evaluation import evaluate
-    from lgm.train import seed_everything, train
-    from study.build import (build_model, build_stream, dequantized, elbo_function,
-                             reconstructor, sampler, save_images, train_config)
-    from study.config import RunConfig, resolve
+    from lgm.train import train
+    from quick_run import quick_run
+    from study.pipeline import score
+    from study.build import save_images
 
-    config = dataclasses.replace(resolve(RunConfig(model=family, budget="quick")), device="cpu")
-    seed_everything(0)
-    model = build_model(config)
-    stream = build_stream(config, load_dataset(config.dataset, "train"), "cpu")
-    timed = dataclasses.replace(train_config(config, "cpu", progress=False), steps=train_steps,
-                                log_every=train_steps)
-    train(model, stream, dataclasses.replace(timed, steps=3))  # warm-up
+    config, model, stream, timed = quick_run(family, train_steps)
 
     def evaluation():
         model.eval()
         with tempfile.TemporaryDirectory() as folder:
-            evaluate(sample_fn=sampler(model, seed=0, device="cpu"), dataset=config.dataset,
-                     num_samples=config.eval_samples, reconstruct_fn=reconstructor(model),
-                     elbo_fn=elbo_function(model), dequantize=dequantized(config), progress=False)
+            score(model, config, device="cpu", progress=False)  # what a run's evaluation does
             save_images(model, config, load_dataset(config.dataset, "test"), Path(folder), "cpu")
         return None
 

@@ -22,10 +22,9 @@ import time
 
 import torch
 
-from lgm.data import load_dataset
 from lgm.train import seed_everything, train
-from study.build import build_model, build_stream, train_config
-from study.config import RunConfig, resolve
+from quick_run import quick_run
+from study.build import build_model
 
 
 def _timed(model, stream, config, steps: int) -> float:
@@ -35,12 +34,7 @@ def _timed(model, stream, config, steps: int) -> float:
 
 
 def family(name: str, steps: int) -> dict:
-    config = dataclasses.replace(resolve(RunConfig(model=name, budget="quick")), device="cpu")
-    stream = build_stream(config, load_dataset(config.dataset, "train"), "cpu")
-    base = train_config(config, "cpu", progress=False)
-    seed_everything(0)
-    eager = build_model(config)
-    _timed(eager, stream, base, 3)
+    config, eager, stream, base = quick_run(name, steps)
     eager_step = _timed(eager, stream, base, steps) / steps
     seed_everything(0)
     compiled = build_model(config)

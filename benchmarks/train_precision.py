@@ -18,33 +18,13 @@ Last line: ``gan_speedup=<fp32 time / fast time> vae_speedup=<...>`` (target: ga
 
 import argparse
 import itertools
-import time
 
 import torch
 
 import lgm.train as train_module
-from lgm.data import BatchStream, load_dataset
-from lgm.gan import GAN, GANConfig
-from lgm.train import MEMORY_FORMATS, PRECISIONS, TrainConfig, TrainMode, fast_mode, seed_everything, train
-from lgm.vae import VAE, VAEConfig
-
-BATCH = 128
-FAMILIES = {"vae": (VAE, VAEConfig, "zero_one"), "gan": (GAN, GANConfig, "minus_one_one")}
-
-
-def seconds_per_step(data, family: str, mode: TrainMode, steps: int) -> float:
-    cls, config_cls, scaling = FAMILIES[family]
-    seed_everything(0)
-    model = cls(config_cls())
-    stream = BatchStream(data, BATCH, scaling=scaling, seed=0)
-    config = TrainConfig(steps=steps, progress=False, precision=mode.precision,
-                         memory_format=mode.memory_format, log_every=steps)
-    train(model, stream, TrainConfig(steps=3, progress=False, precision=mode.precision,
-                                     memory_format=mode.memory_format))  # warm-up
-    start = time.perf_counter()
-    train(model, stream, config)
-    return (time.perf_counter() - start) / steps
-
+from lgm.data import load_dataset
+from lgm.train import MEMORY_FORMATS, PRECISIONS, TrainMode, fast_mode
+from quick_run import BATCH, FAMILIES, seconds_per_step
 
 def _unfused_adam(params, config):
     return torch.optim.Adam(params, lr=config.lr, betas=(config.beta1, config.beta2))
