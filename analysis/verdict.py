@@ -102,7 +102,17 @@ def judge(c: Comparison, *, alpha: float = ALPHA, min_seeds: int = MIN_SEEDS) ->
         return Judgement("contradicted", f"{where}: opposite to the prediction; {numbers}")
     if c.equivalent:
         return Judgement(NO_DIFFERENCE, f"{where}: no difference beyond ±{c.margin:.3g}; {numbers}")
-    return Judgement("inconclusive", f"{where}: no significant difference; {numbers}")
+    return Judgement("inconclusive", f"{where}: no significant difference; {numbers}{_to_settle(c)}")
+
+
+def _to_settle(c: Comparison) -> str:
+    """How many seeds per configuration would likely settle an inconclusive comparison."""
+    if "seeds_needed" not in c.details:
+        return ""
+    n = c.details["seeds_needed"]
+    if n is None:
+        return "; the observed difference is too close to zero for more seeds to settle it"
+    return f"; about {n} seeds per configuration would likely settle it (80 % power at this difference)"
 
 
 def overall_verdict(judgements: list) -> Judgement:
