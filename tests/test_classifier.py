@@ -192,3 +192,21 @@ def test_register_writes_weights_and_registry_that_load(tmp_path):
     loaded = classifier("mnist", weights_dir=tmp_path)
     x = scale(load_dataset("mnist", "test").images[:4], "zero_one")
     torch.testing.assert_close(loaded(x), net(x))
+
+
+@pytest.mark.parametrize("dataset", TRAINED)
+def test_folded_inference_net_embeds_like_the_training_layout(dataset):
+    """The shipped classifier (batch norms folded, channels-last) against the same weights in
+    the plain eval-mode layout: features and logits equal to float32 round-off, so the faster
+    embedding changes no metric beyond round-off."""
+    entry = read_registry()[dataset]
+    plain = ClassifierNet(1, 10, int(entry["feature_dim"]))
+    plain.load_state_dict(torch.load(WEIGHTS_DIR / entry["file"], weights_only=True))
+    plain.eval()
+    x = scale(load_dataset(dataset, "test").subset(256, seed=2).images, "zero_one")
+    with torch.no_grad():
+        want_features, want_logits = plain.features_and_logits(x)
+        got_features, got_logits = classifier(dataset).features_and_logits(x)
+    # float32 with ~1e2-sized activations: 1e-4 relative is a few hundred ulps of slack.
+    torch.testing.assert_close(got_features, want_features, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(got_logits, want_logits, rtol=1e-4, atol=1e-4)
