@@ -94,6 +94,7 @@ def _warm_runner_runs(workdir: Path, runs: int) -> tuple[float, list[float]]:
     sweep = {"name": "warm", "method": "grid", "description": yaml.safe_dump(description),
              "parameters": {**{k: {"value": v} for k, v in TINY.items()},
                             "seed": {"values": list(range(runs))}}}
+    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "warm.yaml"
     path.write_text(yaml.safe_dump(sweep))
     started = time.perf_counter()
@@ -118,7 +119,7 @@ def _sweep_seconds(workdir: Path, workers: int) -> float:
     path.write_text(yaml.safe_dump(sweep))
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "study", "sweep", str(path), "--workers", str(workers),
-                    "--threads", "2", "--out", str(workdir / "runs")], cwd=ROOT, env=_env(),
+                    "--threads", "2", "--out", str(workdir / f"runs{workers}")], cwd=ROOT, env=_env(),
                    check=True, capture_output=True)
     return time.perf_counter() - started
 
@@ -132,11 +133,13 @@ def main() -> None:
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
+        # Every timed run gets its own --out: a finished configuration under the same --out
+        # would be reused (study.reuse) instead of run, and time nothing.
         tmp = Path(tmp)
         _in_process_run()  # warm-up: imports, classifier, reference statistics cache
         direct = min(_in_process_run() for _ in range(args.repeats))
-        warm = min(_warm_study_run(tmp / "warm", f"w{i}") for i in range(args.repeats))
-        via_cli = min(_subprocess_run(tmp / "cli", f"r{i}") for i in range(args.repeats))
+        warm = min(_warm_study_run(tmp / f"warm{i}", f"w{i}") for i in range(args.repeats))
+        via_cli = min(_subprocess_run(tmp / f"cli{i}", f"r{i}") for i in range(args.repeats))
         cold = _cold_import_seconds()
         _, forked = _warm_runner_runs(tmp / "forked", args.repeats + 1)
         warm_child = min(forked[1:])
