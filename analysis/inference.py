@@ -44,6 +44,7 @@ __all__ = ["ALPHA", "POWER", "effective_variance", "Welch", "welch", "t_interval
 
 ALPHA = 0.05
 POWER = 0.80
+MIN_SEEDS = 3  # the verdict rule's minimum per configuration (analysis.verdict)
 MAX_SEEDS = 1000  # beyond this, "more seeds" is not an answer: the difference is ~0
 
 
@@ -130,11 +131,12 @@ def minimal_detectable_difference(se, df, alpha: float = ALPHA, power: float = P
 def seeds_to_settle(diff: float, var_a: float, var_b: float, alpha: float = ALPHA,
                     power: float = POWER) -> int | None:
     """Seeds per configuration at which ``|diff|`` becomes detectable with ``power`` (the
-    per-seed variances held fixed, equal n); None when no count up to :data:`MAX_SEEDS` does
-    (the difference is too close to zero to settle by adding seeds)."""
+    per-seed variances held fixed, equal n), never fewer than :data:`MIN_SEEDS` (the rule
+    judges nothing below it); None when no count up to :data:`MAX_SEEDS` does (the
+    difference is too close to zero to settle by adding seeds)."""
     if not all(math.isfinite(v) for v in (diff, var_a, var_b)) or diff == 0.0 or var_a + var_b <= 0:
         return None
-    n = np.arange(2, MAX_SEEDS + 1, dtype=float)
+    n = np.arange(MIN_SEEDS, MAX_SEEDS + 1, dtype=float)
     wa, wb = var_a / n, var_b / n
     df = (wa + wb) ** 2 / (wa ** 2 / (n - 1) + wb ** 2 / (n - 1))
     enough = np.flatnonzero(minimal_detectable_difference(np.sqrt(wa + wb), df, alpha, power) <= abs(diff))

@@ -40,14 +40,13 @@ from contracts.sweep import Prediction
 
 from analysis.comparisons import (Comparison, comparisons, config_label, numeric, select_value,
                                   table_columns)
+from analysis.inference import ALPHA, MIN_SEEDS
 from analysis.stats import RESAMPLES, finite_values, holm, summarize
 
 __all__ = ["ALPHA", "MIN_SEEDS", "VERDICTS", "NO_DIFFERENCE", "Comparison", "Judgement",
            "QuestionResult", "judge", "overall_verdict", "evaluate_prediction", "config_label",
            "select_value", "table_columns"]
 
-ALPHA = 0.05
-MIN_SEEDS = 3
 NO_DIFFERENCE = "no measurable difference"
 VERDICTS = ("supported", "contradicted", NO_DIFFERENCE, "inconclusive")
 

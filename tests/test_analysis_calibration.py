@@ -85,3 +85,19 @@ def test_power_at_an_effect_of_two_seed_standard_deviations():
     pooled = stats.nct.sf(stats.t.ppf(0.95, 4), 4, 2.0 / math.sqrt(2.0 / 3.0))
     print(f"power at 2 seed SDs with 3 vs 3 seeds: {power:.2f} (pooled t in closed form: {pooled:.2f})")
     assert 0.25 < power <= pooled + 3 * math.sqrt(pooled * (1 - pooled) / STUDIES)
+
+
+def test_seeds_to_settle_is_the_first_count_whose_detectable_difference_fits():
+    """Hand-worked: equal variances 1 and diff 3. At n seeds each, se = sqrt(2 / n) and
+    df = 2(n - 1); n = 3 gives se 0.816, df 4, MDD = (2.132 + 0.941) · 0.816 = 2.51 ≤ 3, so 3;
+    n = 2 (MDD = (2.920 + 1.061) · 1 = 3.98 > 3) would not have sufficed, but the rule judges
+    nothing below MIN_SEEDS anyway. A huge effect still needs MIN_SEEDS, never fewer."""
+    from analysis.inference import MIN_SEEDS, minimal_detectable_difference, seeds_to_settle
+
+    assert seeds_to_settle(3.0, 1.0, 1.0) == 3
+    assert minimal_detectable_difference(math.sqrt(2 / 3), 4) == pytest.approx(2.51, abs=0.01)
+    assert seeds_to_settle(1000.0, 1.0, 1.0) == MIN_SEEDS
+    n = seeds_to_settle(1.0, 1.0, 1.0)  # a half-SD-ish effect: many seeds
+    mdd = lambda k: minimal_detectable_difference(math.sqrt(2 / k), 2 * (k - 1))  # noqa: E731
+    assert mdd(n) <= 1.0 < mdd(n - 1)
+    assert seeds_to_settle(0.0, 1.0, 1.0) is None
