@@ -12,7 +12,7 @@ import pytest
 
 import torch
 
-from lgm.data import DataError, load_dataset, scale
+from lgm.data import DATASETS, DataError, load_dataset, scale
 from lgm.evaluation.classifiers import (ARCHITECTURE, WEIGHTS_DIR, ClassifierNet,
                                        ClassifierWeightsError, classifier, classifier_sha256,
                                        clear_cache, read_registry)
@@ -200,7 +200,8 @@ def test_folded_inference_net_embeds_like_the_training_layout(dataset):
     the plain eval-mode layout: features and logits equal to float32 round-off, so the faster
     embedding changes no metric beyond round-off."""
     entry = read_registry()[dataset]
-    plain = ClassifierNet(1, 10, int(entry["feature_dim"]))
+    info = DATASETS[dataset]
+    plain = ClassifierNet(info.shape[0], info.num_classes, int(entry["feature_dim"]))
     plain.load_state_dict(torch.load(WEIGHTS_DIR / entry["file"], weights_only=True))
     plain.eval()
     x = scale(load_dataset(dataset, "test").subset(256, seed=2).images, "zero_one")
