@@ -37,7 +37,8 @@ __all__ = ["RECORD_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "WEIGHTS_FILE", "SW
 
 RECORD_FILE = "record.json"
 HISTORY_FILE = "history.jsonl"
-CHECKPOINT_FILE = "checkpoint.pt"   # resumable training state, removed once the run finished
+CHECKPOINT_FILE = "checkpoint.pt"   # resumable training state; kept once finished: the final
+                                    # training state an exact extension starts from
 WEIGHTS_FILE = "model.pt"           # the final weights (a state_dict)
 SWEEP_FILE = "sweep.yaml"           # DIR/<sweep>/sweep.yaml: the file the runs came from
 LOG_FILE = "run.log"                # the run's output when started by the local runner

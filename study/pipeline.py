@@ -25,7 +25,7 @@ from study.build import (build_model, build_stream, configure_device, dequantize
 from study.config import RunConfig
 
 __all__ = ["execute", "score", "curve_steps", "RunOutcome", "checkpoint_step", "preflight",
-           "save_weights", "remove_checkpoint", "parameter_counts"]
+           "save_weights", "parameter_counts"]
 
 
 @dataclass
@@ -133,8 +133,3 @@ def save_weights(model, run_dir: Path) -> None:
     torch.save(weights, tmp)
     tmp.replace(run_dir / WEIGHTS_FILE)
 
-
-def remove_checkpoint(run_dir: Path) -> None:
-    """Drop the resumable checkpoint once the run's record says finished (not before:
-    a kill in between must still find something to resume from)."""
-    (Path(run_dir) / CHECKPOINT_FILE).unlink(missing_ok=True)

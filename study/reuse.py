@@ -19,8 +19,8 @@ import os
 import shutil
 from pathlib import Path
 
-from contracts.record import (FINISHED, HISTORY_FILE, RECORD_FILE, SAMPLES_ARRAY_FILE,
-                              WEIGHTS_FILE, RecordError, read_record, utc_now)
+from contracts.record import (CHECKPOINT_FILE, FINISHED, HISTORY_FILE, RECORD_FILE,
+                              SAMPLES_ARRAY_FILE, WEIGHTS_FILE, RecordError, read_record, utc_now)
 
 __all__ = ["REUSED_TAG", "find_finished", "copy_result", "reused_record"]
 
@@ -58,8 +58,9 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def copy_result(source: Path, target: Path, record: dict) -> None:
-    """The result files of ``source`` (history, images, sample array, weights) into ``target``."""
-    names = [HISTORY_FILE, SAMPLES_ARRAY_FILE, WEIGHTS_FILE, *(record.get("images") or {}).values()]
+    """The result files of ``source`` (history, images, sample array, weights, final training
+    state) into ``target``."""
+    names = [HISTORY_FILE, SAMPLES_ARRAY_FILE, WEIGHTS_FILE, CHECKPOINT_FILE, *(record.get("images") or {}).values()]
     for name in names:
         if (source / name).is_file():
             _link_or_copy(source / name, target / name)

@@ -242,7 +242,6 @@ def _train_and_record(recorder: Recorder, wb, config: RunConfig, run_dir: Path) 
     summary = recorder.summary(outcome)
     logger.finish(outcome, summary)
     recorder.finish(outcome, summary)
-    pipeline.remove_checkpoint(run_dir)  # only now: a kill before this still resumes
     return ", ".join(f"{k}={v:.4g}" for k, v in summary.items()
                      if k in ("eval/fid", "eval/is", "eval/elbo"))
 

@@ -83,7 +83,7 @@ def test_sweep_end_to_end_with_one_run_failing(tmp_path):
         assert isinstance(summary[key], float), key
     wandb_dir = run_dir / good["wandb_dir"]
     assert wandb_dir.name.startswith("offline-run-") and list(wandb_dir.glob("*.wandb"))
-    assert (run_dir / "model.pt").exists() and not (run_dir / "checkpoint.pt").exists()
+    assert (run_dir / "model.pt").exists() and (run_dir / "checkpoint.pt").exists()  # final state kept
     assert (out / "e2e" / "sweep.yaml").read_text() == path.read_text()
 
 
@@ -192,9 +192,8 @@ def test_a_configuration_finished_in_one_sweep_is_reused_by_another(tmp_path):
     assert reused["summary"] == source["summary"] and reused["code_version"] == source["code_version"]
     assert reused["run_id"].startswith("second-") and reused["run_id"][-10:] == source["run_id"][-10:]
     run_dir = out / "second" / reused["run_id"]
-    for name in ("history.jsonl", "samples.png", "samples.npz", "model.pt"):
+    for name in ("history.jsonl", "samples.png", "samples.npz", "model.pt", "checkpoint.pt"):
         assert (run_dir / name).read_bytes() == (out / "first" / source["run_id"] / name).read_bytes()
-    assert not (run_dir / "checkpoint.pt").exists()
     assert "reused" in (run_dir / "run.log").read_text()
     # its own W&B run, tagged reused, with the whole history replayed
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
