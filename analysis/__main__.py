@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from analysis.errors import INPUT_ERRORS, NotLoggedInError, RatingError
-from analysis.rating_store import MODES, PAIRS, clean_rater
+from analysis.rating.store import MODES, PAIRS, clean_rater
 from analysis.stats import RESAMPLES
 
 EXIT_OK, EXIT_INPUT, EXIT_OFFLINE, EXIT_USAGE = 0, 1, 2, 2
@@ -68,8 +68,8 @@ def _rater(text: str) -> str:
 
 def _rate(args) -> None:
     """Check the runs, bind the port, print the address, serve until Ctrl-C."""
-    from analysis.rating_server import address, make_server
-    from analysis.rating_session import RatingSession
+    from analysis.rating.server import address, make_server
+    from analysis.rating.session import RatingSession
 
     session = RatingSession(args.source, mode=args.mode, sweep=args.sweep, rater=args.rater)
     try:

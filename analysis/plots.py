@@ -17,9 +17,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from analysis.load import read_history
+from contracts.samples import read_samples_array
 from lgm.evaluation.registry import HEADLINE_KEY as RANK_METRIC
 from lgm.evaluation.registry import MINIMIZE, known_goal
+from lgm.images import uint8_grid
+
+from analysis.load import read_history
 from analysis.stats import RESAMPLES, finite_values, summarize
 from analysis.comparisons import config_label
 
@@ -165,11 +168,8 @@ def _sample_image(row) -> np.ndarray:
     """The samples as drawn (``samples.npz``, no text on them) where the run saved them,
     else its PNG (which carries the run's own title)."""
     if getattr(row, "array", None):
-        from analysis.rating_images import grid
-
-        images = np.load(row.array)["images"]
-        labels = np.load(row.array)["labels"]
-        return grid(images, 10 if labels.size else 8)
+        samples = read_samples_array(row.array)
+        return uint8_grid(samples.images, 10 if samples.conditional else 8)
     return mpimg.imread(row.path)
 
 

@@ -8,7 +8,7 @@ run counts) and states the verdict rule once; then one section per sweep:
 3. the verdict and other observations;
 4. sample grids ordered by FID, to judge by eye whether FID's ranking matches the samples;
 5. whether it does, measured: blind ratings from ``python -m analysis rate`` (ratings.jsonl
-   in the runs folder) against every metric (:mod:`analysis.rating_report`), or, with none
+   in the runs folder) against every metric (:mod:`analysis.rating.report`), or, with none
    yet, the command that collects them.
 """
 
@@ -26,12 +26,12 @@ from analysis.curves import STILL_IMPROVING, curve_table, describe_verdicts
 from analysis.load import read_history
 from analysis.plots import (curve_figure, metric_scatter, metric_vs_parameter, sample_choices,
                             sample_grid, save_figure, training_curves)
-from analysis.rating_report import ratings_blocks, source_ratings
+from analysis.rating.report import ratings_blocks, source_ratings
 from analysis.render import (Bullets, FigureBlock, Heading, Paragraph, Table, fmt, render_html,
                              render_markdown)
 from analysis.stats import RESAMPLES
 from analysis.sweeps import SweepAnalysis, analyse_source, run_counts
-from analysis.rating_analysis import rate_sweep
+from analysis.rating.analysis import rate_sweep
 from analysis.report_tables import comparisons_table, measured_table, robustness_table
 from analysis.robustness import robustness
 from analysis.verdict import ALPHA, MIN_SEEDS, NO_DIFFERENCE

@@ -15,7 +15,7 @@ time and people? One cell each: "holds", "does not hold" or "not measured".
   compared configuration still improving by more than 5 % over the last interval, the
   verdict unchanged at the end; ``analysis.curves``).
 - **people** — blind pairwise ratings exist for the compared configurations and the raters'
-  Bradley–Terry scores order them as the verdict does (``analysis.rating_analysis``).
+  Bradley–Terry scores order them as the verdict does (``analysis.rating.analysis``).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import torch
 
-__all__ = ["grid_array", "save_grid", "class_rows"]
+__all__ = ["grid_array", "uint8_grid", "save_grid", "class_rows"]
 
 
 def grid_array(images: torch.Tensor, ncol: int, pad: int = 2) -> np.ndarray:
@@ -29,6 +29,11 @@ def grid_array(images: torch.Tensor, ncol: int, pad: int = 2) -> np.ndarray:
         top, left = pad + r * (h + pad), pad + c * (w + pad)
         out[:, top:top + h, left:left + w] = x[i]
     return (out.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def uint8_grid(images: np.ndarray, columns: int) -> np.ndarray:
+    """uint8 N×C×H×W levels 0–255 (e.g. a run's samples.npz) → an H'×W'×3 uint8 grid."""
+    return grid_array(torch.from_numpy(np.ascontiguousarray(images)).float() / 255.0, ncol=columns)
 
 
 def class_rows(num_classes: int, per_class: int, device=None) -> torch.Tensor:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from contracts.record import IMAGE_FILES, SAMPLES_ARRAY_FILE
+from contracts.samples import write_samples_array
 from lgm.data import BatchStream, ImageDataset, dataset_info, scale
 from lgm.evaluation.copies import COPIES_SAMPLES, copies_figure
 from lgm.gan import GAN, GANConfig
@@ -136,7 +136,7 @@ def save_images(model: VAE | GAN, config: RunConfig, test: ImageDataset, run_dir
         labels = torch.zeros(0, dtype=torch.long)
         x = model.sample(64, generator=generator)
         save_grid(run_dir / IMAGE_FILES["samples"], x, ncol=8, title=title)
-    np.savez_compressed(run_dir / SAMPLES_ARRAY_FILE, labels=labels.cpu().numpy(),
+    write_samples_array(run_dir / SAMPLES_ARRAY_FILE, labels=labels.cpu().numpy(),
                         images=(x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy())
     images = {"samples": IMAGE_FILES["samples"]}
     copies_generator = torch.Generator(device=device).manual_seed(config.seed + 4)

@@ -173,3 +173,26 @@ def test_cudnn_autotuning_is_switched_on_for_cuda_runs_only(monkeypatch):
     assert cudnn.benchmark is False
     configure_device("cuda:0")  # a setting only: no CUDA call is made
     assert cudnn.benchmark is True
+
+
+# --------------------------------------------------------------------------- samples.npz
+
+
+def test_samples_array_round_trip_and_refusals(tmp_path):
+    import numpy as np
+
+    from contracts.samples import SamplesArrayError, read_samples_array, write_samples_array
+
+    images = np.arange(2 * 1 * 3 * 3, dtype=np.uint8).reshape(2, 1, 3, 3)
+    write_samples_array(tmp_path / "a.npz", images=images, labels=np.array([3, 7]))
+    back = read_samples_array(tmp_path / "a.npz")
+    assert np.array_equal(back.images, images) and back.labels.tolist() == [3, 7] and back.conditional
+    write_samples_array(tmp_path / "b.npz", images=images, labels=np.zeros(0))
+    assert not read_samples_array(tmp_path / "b.npz").conditional
+    with pytest.raises(SamplesArrayError, match="uint8 N×C×H×W"):
+        write_samples_array(tmp_path / "c.npz", images=images.astype(np.float32), labels=[])
+    with pytest.raises(SamplesArrayError, match="one per image"):
+        write_samples_array(tmp_path / "d.npz", images=images, labels=[1, 2, 3])
+    (tmp_path / "e.npz").write_bytes(b"not a zip")
+    with pytest.raises(SamplesArrayError, match="cannot read samples"):
+        read_samples_array(tmp_path / "e.npz")

@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # analysis_fixtures, a
 
 from analysis_fixtures import make_study  # noqa: E402
 
-from analysis.rating_server import address, make_server, start_in_thread  # noqa: E402
-from analysis.rating_session import RatingSession  # noqa: E402
-from analysis.rating_store import RATINGS_FILE  # noqa: E402
+from analysis.rating.server import address, make_server, start_in_thread  # noqa: E402
+from analysis.rating.session import RatingSession  # noqa: E402
+from analysis.rating.store import RATINGS_FILE  # noqa: E402
 from analysis.report import SECTION_TITLES, build_report  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # analysis_fixtures, a
 
 from analysis_fixtures import make_study  # noqa: E402
 
-from analysis.rating_analysis import RATING_METRICS, rate_sweep  # noqa: E402
-from analysis.rating_session import RatingSession  # noqa: E402
-from analysis.rating_store import RATINGS_FILE, append_rating  # noqa: E402
+from analysis.rating.analysis import RATING_METRICS, rate_sweep  # noqa: E402
+from analysis.rating.session import RatingSession  # noqa: E402
+from analysis.rating.store import RATINGS_FILE, append_rating  # noqa: E402
 from analysis.report import SECTION_TITLES, build_report  # noqa: E402
 from analysis.sweeps import analyse_source  # noqa: E402
 

@@ -23,10 +23,10 @@ from analysis_fixtures import eval_summary, make_study, write_run, write_sweep_f
 from analysis import load_runs  # noqa: E402
 from analysis.__main__ import main  # noqa: E402
 from analysis.errors import RatingError  # noqa: E402
-from analysis.rating_schedule import Configuration, choose_pair, count_shown  # noqa: E402
-from analysis.rating_server import make_server, start_in_thread  # noqa: E402
-from analysis.rating_session import RatingSession  # noqa: E402
-from analysis.rating_store import RATINGS_FILE, append_rating, read_ratings  # noqa: E402
+from analysis.rating.schedule import Configuration, choose_pair, count_shown  # noqa: E402
+from analysis.rating.server import make_server, start_in_thread  # noqa: E402
+from analysis.rating.session import RatingSession  # noqa: E402
+from analysis.rating.store import RATINGS_FILE, append_rating, read_ratings  # noqa: E402
 
 TEST_IMAGES = np.random.default_rng(0).integers(0, 256, size=(50, 1, 28, 28), dtype=np.uint8)
 
@@ -362,7 +362,7 @@ def test_cli_usage_errors(study):
 # --------------------------------------------------------------------------- rendering
 
 def _samples(n, *, conditional, value=100):
-    from analysis.rating_images import Samples
+    from analysis.rating.images import Samples
 
     labels = np.repeat(np.arange(10), n // 10) if conditional else np.zeros(0, dtype=np.int64)
     images = np.full((n, 1, 28, 28), value, dtype=np.uint8)
@@ -371,7 +371,7 @@ def _samples(n, *, conditional, value=100):
 
 
 def test_conditional_pairs_show_the_same_class_rows():
-    from analysis.rating_images import pair_arrays
+    from analysis.rating.images import pair_arrays
 
     a, b, columns = pair_arrays(_samples(100, conditional=True), _samples(100, conditional=True, value=9),
                                 np.random.default_rng(0))
@@ -380,7 +380,7 @@ def test_conditional_pairs_show_the_same_class_rows():
 
 
 def test_conditional_and_unconditional_are_shown_alike():
-    from analysis.rating_images import pair_arrays
+    from analysis.rating.images import pair_arrays
 
     a, b, columns = pair_arrays(_samples(100, conditional=True), _samples(64, conditional=False),
                                 np.random.default_rng(0))
@@ -390,7 +390,7 @@ def test_conditional_and_unconditional_are_shown_alike():
 
 
 def test_rendering_is_nearest_neighbour_upscaling_of_the_array():
-    from analysis.rating_images import GRID_SCALE, IMAGE_SCALE, grid_png, image_png
+    from analysis.rating.images import GRID_SCALE, IMAGE_SCALE, grid_png, image_png
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(4, 1, 28, 28), dtype=np.uint8)

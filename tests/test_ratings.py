@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from analysis.ratings import (TIE_SCORE, bootstrap_bradley_terry, bootstrap_interval_of,
+from analysis.rating.statistics import (TIE_SCORE, bootstrap_bradley_terry, bootstrap_interval_of,
                               bradley_terry, judgments_needed, kendall_tau_b, metric_agreement,
                               preference, proportion_interval, win_matrix)
 

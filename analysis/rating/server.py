@@ -3,7 +3,7 @@
 Routes, and nothing else (any other path, ``..`` or encoded, is a 404; nothing is ever read
 from disk by URL):
 
-- ``GET /`` the page, ``GET /app.js`` its script (:mod:`analysis.rating_page`);
+- ``GET /`` the page, ``GET /app.js`` its script (:mod:`analysis.rating.page`);
 - ``GET /api/next[?replaces=<token>]`` a new trial as JSON: an opaque token and its image
   URLs (``replaces``: the page's unanswered trial before a reload, forgotten);
 - ``GET /img/<token>.png`` an image of a trial being shown (rendered from samples.npz);
@@ -27,8 +27,8 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from analysis.rating_page import APP_JS, page_html
-from analysis.rating_session import TOKEN, AnswerError, RatingSession
+from analysis.rating.page import APP_JS, page_html
+from analysis.rating.session import TOKEN, AnswerError, RatingSession
 
 __all__ = ["make_server", "start_in_thread", "address", "MAX_BODY"]
 

@@ -25,7 +25,7 @@ from itertools import combinations
 
 import numpy as np
 
-from analysis.rating_store import GENERATED, PAIRS, REAL, REAL_RUN
+from analysis.rating.store import GENERATED, PAIRS, REAL, REAL_RUN
 
 __all__ = ["BLOCK", "Configuration", "Counts", "count_shown", "choose_pair", "choose_run",
            "real_or_fake_block", "choose_generated", "choose_real_sweep", "unseen_index"]

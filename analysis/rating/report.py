@@ -1,7 +1,7 @@
 """The report's section 5 per question: does FID match what people see?
 
 Built from the ratings files of a runs folder (:func:`source_ratings`) and the numbers of
-:func:`analysis.rating_analysis.rate_sweep`; with no ratings yet it gives the command that
+:func:`analysis.rating.analysis.rate_sweep`; with no ratings yet it gives the command that
 collects them.
 """
 
@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from lgm.evaluation.registry import HEADLINE_KEY, MINIMIZE
+from lgm.images import uint8_grid
 
-from analysis.rating_analysis import SweepRatings, rate_sweep
-from analysis.rating_store import ratings_files, read_ratings
-from analysis.ratings import ALPHA_ONE_SIDED, POWER, PRIOR, TIE_SCORE, judgments_needed
+from analysis.rating.analysis import SweepRatings, rate_sweep
+from analysis.rating.store import ratings_files, read_ratings
+from analysis.rating.statistics import ALPHA_ONE_SIDED, POWER, PRIOR, TIE_SCORE, judgments_needed
 from analysis.render import FigureBlock, Paragraph, Table, fmt
 from analysis.stats import RESAMPLES
 
@@ -198,10 +199,10 @@ def _pair_figure(left: str, right: str, caption: str, titles: tuple, figures: Pa
                  stem: str) -> FigureBlock:
     """Both runs' grids side by side, in the layout the rating page used."""
     from analysis.plots import grid_pair, save_figure
-    from analysis.rating_images import grid, load_samples, pair_arrays
+    from analysis.rating.images import load_samples, pair_arrays
 
     a, b, columns = pair_arrays(load_samples(left), load_samples(right), np.random.default_rng(0))
-    paths = save_figure(grid_pair((grid(a, columns), grid(b, columns)), titles), figures, stem)
+    paths = save_figure(grid_pair((uint8_grid(a, columns), uint8_grid(b, columns)), titles), figures, stem)
     return FigureBlock(png=paths["png"], svg=paths["svg"], caption=caption)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 
-from analysis.rating_store import CANT_TELL, GENERATED, PAIRS, RATER_MAX_LENGTH, REAL, REAL_OR_FAKE
+from analysis.rating.store import CANT_TELL, GENERATED, PAIRS, RATER_MAX_LENGTH, REAL, REAL_OR_FAKE
 
 __all__ = ["page_html", "APP_JS", "STYLE"]
 

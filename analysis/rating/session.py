@@ -25,10 +25,10 @@ from contracts.record import SAMPLES_ARRAY_FILE, utc_now
 
 from analysis.errors import RatingError
 from analysis.load import load_runs, usable_runs
-from analysis.rating_images import image_png, load_samples, pair_arrays, grid_png
-from analysis.rating_schedule import (Configuration, choose_generated, choose_pair, choose_real_sweep,
+from analysis.rating.images import image_png, load_samples, pair_arrays, grid_png
+from analysis.rating.schedule import (Configuration, choose_generated, choose_pair, choose_real_sweep,
                                       choose_run, count_shown, real_or_fake_block, unseen_index)
-from analysis.rating_store import (GENERATED, MODES, PAIR_CHOICES, PAIRS, RATINGS_FILE, REAL,
+from analysis.rating.store import (GENERATED, MODES, PAIR_CHOICES, PAIRS, RATINGS_FILE, REAL,
                                    REAL_CHOICES, REAL_RUN, RatingLog, clean_rater)
 from analysis.stats import naming_columns
 from analysis.comparisons import config_label

@@ -1,7 +1,7 @@
 """What a rater sees: sample grids and single images rendered from samples.npz, never
 samples.png (its title names the model).
 
-Everything goes through one path: uint8 N×C×H×W → :func:`lgm.images.grid_array` (white
+Everything goes through one path: uint8 N×C×H×W → :func:`lgm.images.uint8_grid` (white
 2-pixel gaps) → nearest-neighbour upscaling → PNG without text chunks. A real test image
 and a generated one therefore come out byte-for-byte alike in size and format.
 
@@ -15,47 +15,32 @@ from __future__ import annotations
 
 import io
 import math
-import zipfile
-from dataclasses import dataclass
 
 import matplotlib.image as mpimg
 import numpy as np
 
+from contracts.samples import SamplesArray, SamplesArrayError, read_samples_array
+from lgm.images import uint8_grid
+
 from analysis.errors import RatingError
 
 __all__ = ["GRID_SCALE", "IMAGE_SCALE", "GRID_IMAGES", "Samples", "load_samples", "pair_arrays",
-           "grid", "upscale", "png_bytes", "grid_png", "image_png"]
+           "upscale", "png_bytes", "grid_png", "image_png"]
 
 GRID_SCALE = 4      # grids: 28×28 samples become 112×112 pixels
 IMAGE_SCALE = 8     # single images (real or generated): 28×28 → 224×224
 GRID_IMAGES = 64    # images per grid when no class rows are shown
 
 
-@dataclass(frozen=True)
-class Samples:
-    """A run's samples.npz: ``images`` uint8 N×C×H×W, ``labels`` int64 N (empty: unconditional)."""
-
-    images: np.ndarray
-    labels: np.ndarray
-
-    @property
-    def conditional(self) -> bool:
-        return self.labels.size > 0
+Samples = SamplesArray  # a run's samples.npz, as contracts.samples reads it
 
 
 def load_samples(path) -> Samples:
-    """Read and check a samples.npz (:data:`contracts.record.SAMPLES_ARRAY_FILE`)."""
+    """Read and check a samples.npz (:func:`contracts.samples.read_samples_array`)."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            images, labels = data["images"], data["labels"]
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
-        raise RatingError(f"{path}: cannot read samples (need arrays 'images' and 'labels'): {err}") from None
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3) or not len(images):
-        raise RatingError(f"{path}: 'images' must be uint8 N×C×H×W with C in (1, 3), got "
-                          f"{images.dtype} {images.shape}")
-    if labels.size and labels.shape != (len(images),):
-        raise RatingError(f"{path}: 'labels' must be empty or one per image, got {labels.shape}")
-    return Samples(images=images, labels=labels.astype(np.int64))
+        return read_samples_array(path)
+    except SamplesArrayError as err:
+        raise RatingError(str(err)) from None
 
 
 def _class_columns(labels: np.ndarray) -> int | None:
@@ -79,15 +64,6 @@ def pair_arrays(a: Samples, b: Samples, rng: np.random.Generator) -> tuple:
     return pick(a), pick(b), 8 if n >= 8 * 8 else max(1, math.ceil(math.sqrt(n)))
 
 
-def grid(images: np.ndarray, columns: int) -> np.ndarray:
-    """uint8 N×C×H×W → an H'×W'×3 uint8 grid (``lgm.images.grid_array``)."""
-    import torch
-
-    from lgm.images import grid_array
-
-    return grid_array(torch.from_numpy(np.ascontiguousarray(images)).float() / 255.0, ncol=columns)
-
-
 def upscale(array: np.ndarray, scale: int) -> np.ndarray:
     """Nearest-neighbour upscaling of an H×W×3 array by an integer factor."""
     return np.repeat(np.repeat(array, scale, axis=0), scale, axis=1)
@@ -101,9 +77,9 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 
 def grid_png(images: np.ndarray, columns: int, *, scale: int = GRID_SCALE) -> bytes:
-    return png_bytes(upscale(grid(images, columns), scale))
+    return png_bytes(upscale(uint8_grid(images, columns), scale))
 
 
 def image_png(image: np.ndarray, *, scale: int = IMAGE_SCALE) -> bytes:
     """One C×H×W uint8 image (real or generated, rendered alike) as PNG bytes."""
-    return png_bytes(upscale(grid(image[None], 1), scale))
+    return png_bytes(upscale(uint8_grid(image[None], 1), scale))

@@ -3,7 +3,7 @@
 Ratings name runs; a run's configuration is its label in the sweep's analysis (the config
 without seed and device, :func:`analysis.verdict.config_label` over ``SweepAnalysis.by``).
 Only usable runs count (finished, comparable); lines naming other runs are left out and
-counted. The statistics are those of :mod:`analysis.ratings`:
+counted. The statistics are those of :mod:`analysis.rating.statistics`:
 
 - per configuration, Bradley–Terry scores from the pairs with bootstrap intervals
   (judgments resampled, seeded), and the fooling rate from real-or-fake with its Wilson
@@ -29,8 +29,8 @@ import pandas as pd
 
 from lgm.evaluation.registry import HEADLINE_KEY, MAXIMIZE, SAMPLE_METRICS, goal, known_goal, outputs_of
 
-from analysis.rating_store import CANT_TELL, PAIRS, REAL, REAL_OR_FAKE, REAL_RUN
-from analysis.ratings import (TIE_SCORE, bootstrap_bradley_terry, bootstrap_interval_of, bradley_terry,
+from analysis.rating.store import CANT_TELL, PAIRS, REAL, REAL_OR_FAKE, REAL_RUN
+from analysis.rating.statistics import (TIE_SCORE, bootstrap_bradley_terry, bootstrap_interval_of, bradley_terry,
                               judgments_needed, kendall_tau_b, metric_agreement, preference,
                               proportion_interval, win_matrix)
 from analysis.stats import RESAMPLES, finite_values
