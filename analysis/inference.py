@@ -39,7 +39,8 @@ import numpy as np
 from scipy import special, stats
 
 __all__ = ["ALPHA", "POWER", "effective_variance", "Welch", "welch", "t_interval", "equivalent",
-           "minimal_detectable_difference", "seeds_to_settle", "ratio_interval", "hedges_g_eff",
+           "minimal_detectable_difference", "seeds_to_settle", "ratio_interval", "pooled_variance",
+           "hedges_g_eff",
            "margin_value"]
 
 ALPHA = 0.05
@@ -157,15 +158,23 @@ def ratio_interval(mean_a: float, var_a: float, n_a: int, mean_b: float, var_b: 
         return ratio, float(ratio * np.exp(-q * se)), float(ratio * np.exp(q * se))
 
 
-def hedges_g_eff(diff: float, var_a: float, n_a: int, var_b: float, n_b: int) -> float:
-    """Hedges' g with the pooled *effective* standard deviation:
-    ``g = diff / s_p · (1 − 3 / (4(n_a + n_b) − 9))``, ``s_p² = ((n_a−1)v_a + (n_b−1)v_b) / (n_a+n_b−2)``."""
+def pooled_variance(var_a: float, n_a: int, var_b: float, n_b: int) -> float:
+    """``s_p² = ((n_a−1)v_a + (n_b−1)v_b) / (n_a+n_b−2)``; NaN when undefined."""
     n = n_a + n_b
-    if n <= 3 or not all(math.isfinite(v) for v in (diff, var_a, var_b)):
+    if n_a < 1 or n_b < 1 or n <= 2 or not (math.isfinite(var_a) and math.isfinite(var_b)):
         return math.nan
-    pooled = ((n_a - 1) * var_a + (n_b - 1) * var_b) / (n - 2)
-    if pooled <= 0:
-        return math.nan
+    return ((n_a - 1) * var_a + (n_b - 1) * var_b) / (n - 2)
+
+
+def hedges_g_eff(diff: float, var_a: float, n_a: int, var_b: float, n_b: int) -> float:
+    """Hedges' g (Hedges 1981) of a difference with the pooled standard deviation of the
+    given variances: ``g = diff / s_p · (1 − 3 / (4(n_a + n_b) − 9))`` (Cohen's d times the
+    small-sample bias correction). With the seeds' plain sample variances it is the textbook
+    g (:func:`analysis.stats.hedges_g`); the verdicts pass the *effective* variances."""
+    n = n_a + n_b
+    pooled = pooled_variance(var_a, n_a, var_b, n_b)
+    if n <= 3 or not math.isfinite(diff) or not math.isfinite(pooled) or pooled <= 0:
+        return math.nan  # no spread: the standardised difference is undefined, not infinite
     return diff / math.sqrt(pooled) * (1.0 - 3.0 / (4.0 * n - 9.0))
 
 

@@ -7,8 +7,10 @@
   mean on the effective variance (``analysis.inference``: valid at n = 3). With n < 2 it is
   undefined (NaN). ``bootstrap_interval`` (percentile bootstrap) remains for larger samples
   (ratings); with 3 values it is essentially the observed range and is not used for seeds.
-- Pairwise: Welch's t (``ttest_ind(equal_var=False)``; Welch 1947) and Mann–Whitney U,
-  one-sided in the predicted direction, with Cohen's d and Hedges' g (Hedges 1981).
+- Pairwise: Welch's t (Welch 1947) and Mann–Whitney U, one-sided in the predicted direction,
+  with Cohen's d and Hedges' g (Hedges 1981). Welch's t and Hedges' g have one implementation,
+  ``analysis.inference`` (the verdicts' own), here applied to the seeds' sample variances, so a
+  notebook and the report cannot disagree.
 - Trend: Spearman's ρ and Kendall's τ-b over (parameter value, metric) of all runs, one-sided.
 - Several tests in one question: Holm's step-down correction (Holm 1979).
 """
@@ -16,13 +18,13 @@
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.inference import hedges_g_eff, pooled_variance, welch
 from analysis.load import config_columns
 
 __all__ = ["RESAMPLES", "LEVEL", "NOT_CONFIGURATION", "configuration_columns",
@@ -155,23 +157,32 @@ def summarize(runs: pd.DataFrame, metric: str, *, by: list[str], resamples: int 
     return table
 
 
+def _moments(values) -> tuple[float, float, int]:
+    x = finite_values(values)
+    return (float(x.mean()) if x.size else math.nan,
+            float(x.var(ddof=1)) if x.size >= 2 else math.nan, int(x.size))
+
+
 def cohen_d(a, b) -> float:
     """Cohen's d = (mean_a − mean_b) / s_pooled (Cohen 1988), with
-    s_pooled² = ((n_a − 1) s_a² + (n_b − 1) s_b²) / (n_a + n_b − 2)."""
-    a, b = finite_values(a), finite_values(b)
-    if a.size < 2 or b.size < 2:
+    s_pooled² = ((n_a − 1) s_a² + (n_b − 1) s_b²) / (n_a + n_b − 2)
+    (``analysis.inference.pooled_variance``)."""
+    (mean_a, var_a, n_a), (mean_b, var_b, n_b) = _moments(a), _moments(b)
+    if n_a < 2 or n_b < 2:
         return math.nan
-    pooled = ((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / (a.size + b.size - 2)
-    if pooled == 0.0:
+    pooled = pooled_variance(var_a, n_a, var_b, n_b)
+    if not pooled > 0.0:
         return math.nan  # no spread: the standardised difference is undefined, not infinite
-    return float((a.mean() - b.mean()) / math.sqrt(pooled))
+    return (mean_a - mean_b) / math.sqrt(pooled)
 
 
 def hedges_g(a, b) -> float:
-    """Hedges' g = d · (1 − 3 / (4(n_a + n_b) − 9)), d's small-sample bias correction."""
-    n = finite_values(a).size + finite_values(b).size
-    d = cohen_d(a, b)
-    return d * (1.0 - 3.0 / (4.0 * n - 9.0)) if n > 3 else math.nan
+    """Hedges' g = d · (1 − 3 / (4(n_a + n_b) − 9)), d's small-sample bias correction: the
+    one implementation, ``analysis.inference.hedges_g_eff``, on the seeds' sample variances."""
+    (mean_a, var_a, n_a), (mean_b, var_b, n_b) = _moments(a), _moments(b)
+    if n_a < 2 or n_b < 2:
+        return math.nan
+    return hedges_g_eff(mean_a - mean_b, var_a, n_a, var_b, n_b)
 
 
 @dataclass(frozen=True)
@@ -197,14 +208,12 @@ def _check_alternative(alternative: str) -> str:
 
 
 def _welch(a: np.ndarray, b: np.ndarray, alternative: str) -> tuple[float, float]:
-    # Welch's t needs two values per side, and is undefined (0/0) when both sides have no
-    # spread; scipy would warn about catastrophic cancellation and return nan or ±inf.
-    if a.size < 2 or b.size < 2 or (np.ptp(a) == 0.0 and np.ptp(b) == 0.0):
-        return math.nan, math.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = stats.ttest_ind(a, b, equal_var=False, alternative=alternative)
-    return float(result.statistic), float(result.pvalue)
+    """(t, one-sided p) of Welch's t on the seeds' sample variances, through the one
+    implementation the verdicts use (``analysis.inference.welch``); NaNs with fewer than two
+    values a side or no spread on either side (0/0)."""
+    (mean_a, var_a, n_a), (mean_b, var_b, n_b) = _moments(a), _moments(b)
+    w = welch(mean_a, var_a, n_a, mean_b, var_b, n_b)
+    return w.t, (w.p_less if alternative == "less" else w.p_greater)
 
 
 def mann_whitney(a: np.ndarray, b: np.ndarray, alternative: str) -> tuple[float, float]:
