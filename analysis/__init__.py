@@ -20,7 +20,7 @@ from analysis.load import (COMPARABILITY_KEYS, config_columns, load_runs, load_s
                            mark_comparable, read_history, usable_runs)
 from analysis.stats import (bootstrap_interval, cohen_d, hedges_g, holm, pairwise_test,
                             summarize, trend_test)
-from analysis.sweeps import SweepAnalysis, analyse_source, analyse_sweep
+from analysis.sweep_analysis import SweepAnalysis, analyse_source, analyse_sweep
 from analysis.verdict import Comparison, evaluate_prediction, judge, overall_verdict
 
 __all__ = [

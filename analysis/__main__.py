@@ -33,8 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--entity", default=None, help="W&B entity (default: your default entity)")
     for sub in (report, publish):
         sub.add_argument("--resamples", type=int, default=RESAMPLES,
-                         help=f"bootstrap resamples (default {RESAMPLES})")
-        sub.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+                         help=f"bootstrap resamples of the blind ratings' intervals, the one resampling "
+                              f"in the analysis (default {RESAMPLES})")
+        sub.add_argument("--seed", type=int, default=0, help="seed of that bootstrap (default 0)")
         sub.add_argument("--cache", default=None, help="where W&B images/histories are downloaded")
     rate = commands.add_parser("rate", help="blind ratings of the runs' samples in the browser "
                                             "(answers go to RUNS/ratings.jsonl)")

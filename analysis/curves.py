@@ -100,7 +100,7 @@ class OverTraining:
 
 
 def verdicts_over_training(curves: pd.DataFrame, runs: pd.DataFrame, prediction: Prediction, *,
-                           grid=None, resamples: int, seed: int) -> list[PointVerdict]:
+                           grid=None) -> list[PointVerdict]:
     """The question's verdict at each curve point (same rule, the curve's metric)."""
     key = curve_key(prediction.metric)
     if curves.empty or key not in curves:
@@ -110,7 +110,7 @@ def verdicts_over_training(curves: pd.DataFrame, runs: pd.DataFrame, prediction:
     out = []
     for point, group in curves.groupby("point", sort=True):
         at_point = runs[config_columns].merge(group[["run_id", key]], on="run_id", how="inner")
-        result = evaluate_prediction(at_point, curve_prediction, grid=grid, resamples=resamples, seed=seed)
+        result = evaluate_prediction(at_point, curve_prediction, grid=grid)
         out.append(PointVerdict(int(point), float(group["fraction"].iloc[0]), result.verdict, result.reason))
     return out
 
@@ -162,13 +162,13 @@ def describe_verdicts(points: list) -> str:
 
 
 def over_training(runs: pd.DataFrame, prediction: Prediction, *, by: list[str], grid=None,
-                  final_verdict: str | None = None, resamples: int, seed: int) -> OverTraining | None:
+                  final_verdict: str | None = None) -> OverTraining | None:
     """Verdicts along training and levelling-off for one question; None without curves."""
     curves = curve_table(runs, by=by)
     key = curve_key(prediction.metric)
     if curves.empty or key not in curves:
         return None
-    points = verdicts_over_training(curves, runs, prediction, grid=grid, resamples=resamples, seed=seed)
+    points = verdicts_over_training(curves, runs, prediction, grid=grid)
     compared = [c for c in (prediction.parameter, prediction.group_by) if c]
     levels = levelling(curves, metric=prediction.metric, by=[c for c in by if c in curves] or compared)
     improving = list(levels.loc[levels["still_improving"], "label"]) if not levels.empty else []

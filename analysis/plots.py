@@ -23,7 +23,7 @@ from lgm.evaluation.registry import MINIMIZE, known_goal
 from lgm.images import uint8_grid
 
 from analysis.load import read_history
-from analysis.stats import RESAMPLES, finite_values, summarize
+from analysis.stats import finite_values, summarize
 from analysis.comparisons import config_label
 
 __all__ = ["save_figure", "metric_vs_parameter", "metric_scatter", "sample_choices",
@@ -72,7 +72,7 @@ def _x_positions(values: list, order) -> tuple[dict, bool]:
 
 
 def metric_vs_parameter(runs: pd.DataFrame, *, metric: str, parameter: str, series: list[str],
-                        order=None, resamples: int = RESAMPLES, seed: int = 0) -> Figure | None:
+                        order=None) -> Figure | None:
     """Mean of ``metric`` per ``parameter`` value with its 95 % interval, seeds as dots.
 
     One line per combination of the ``series`` columns (e.g. one per ``model``).
@@ -86,7 +86,7 @@ def metric_vs_parameter(runs: pd.DataFrame, *, metric: str, parameter: str, seri
     for index, (key, group) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
         name = config_label(dict(zip(series, key))) or metric
-        table = summarize(group, metric, by=[parameter], resamples=resamples, seed=seed)
+        table = summarize(group, metric, by=[parameter])
         table = table[table["n"] > 0]
         xs = np.array([positions[v] for v in table[parameter]])
         step = (0.04 * index) if not numeric else 0.0  # nudge overlapping categories apart

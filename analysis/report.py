@@ -26,14 +26,12 @@ from analysis.curves import STILL_IMPROVING, curve_table, describe_verdicts
 from analysis.load import read_history
 from analysis.plots import (curve_figure, metric_scatter, metric_vs_parameter, sample_choices,
                             sample_grid, save_figure, training_curves)
-from analysis.rating.report import ratings_blocks, source_ratings
+from analysis.rating.report import ratings_blocks
+from analysis.stats import RESAMPLES
 from analysis.render import (Bullets, FigureBlock, Heading, Paragraph, Table, fmt, render_html,
                              render_markdown)
-from analysis.stats import RESAMPLES
-from analysis.sweeps import SweepAnalysis, analyse_source, run_counts
-from analysis.rating.analysis import rate_sweep
+from analysis.sweep_analysis import SweepAnalysis, analyse_source, run_counts
 from analysis.report_tables import comparisons_table, measured_table, robustness_table
-from analysis.robustness import robustness
 from analysis.verdict import ALPHA, MIN_SEEDS, NO_DIFFERENCE
 
 __all__ = ["build_report", "report_blocks", "sweep_blocks", "header_blocks", "RULE_TEXT",
@@ -147,7 +145,7 @@ def _history_keys(runs: pd.DataFrame, max_keys: int = 4) -> list:
     return sorted(keys)[:max_keys]
 
 
-def _measured_blocks(a: SweepAnalysis, figures: Path | None, resamples: int, seed: int) -> list:
+def _measured_blocks(a: SweepAnalysis, figures: Path | None) -> list:
     counts = a.counts
     blocks = [Heading(3, SECTION_TITLES[1]),
               Paragraph(f"{counts['finished']} usable runs (finished, comparable) over "
@@ -162,7 +160,7 @@ def _measured_blocks(a: SweepAnalysis, figures: Path | None, resamples: int, see
                                            if prediction.kind == "pairwise" else None)
         series = [c for c in a.by if c != prediction.parameter]
         fig = metric_vs_parameter(a.usable, metric=a.metric, parameter=prediction.parameter,
-                                  series=series, order=order, resamples=resamples, seed=seed)
+                                  series=series, order=order)
         blocks += _figure(fig, figures, f"{stem}_metric", f"{a.metric} vs {prediction.parameter} "
                           f"(mean, 95 % t interval; dots are seeds)",
                           {"kind": "bar", "metric": a.metric, "groupby": prediction.parameter,
@@ -188,14 +186,12 @@ def _measured_blocks(a: SweepAnalysis, figures: Path | None, resamples: int, see
     return blocks
 
 
-def _robustness_blocks(a: SweepAnalysis, ratings: list) -> list:
-    mine = [e for e in ratings if e.get("sweep") == a.name]
-    rated = rate_sweep(a, mine) if mine else None
-    table = robustness_table(robustness(a, ratings=rated))
+def _robustness_blocks(a: SweepAnalysis) -> list:
+    table = robustness_table(a.robustness)
     return [Paragraph("**How much weight the verdict bears.**"), table] if table else []
 
 
-def _verdict_blocks(a: SweepAnalysis, ratings: list = ()) -> list:
+def _verdict_blocks(a: SweepAnalysis) -> list:
     blocks = [Heading(3, SECTION_TITLES[2])]
     if a.result is None:
         blocks.append(Paragraph("**Verdict: not tested** (no readable prediction)."))
@@ -204,7 +200,7 @@ def _verdict_blocks(a: SweepAnalysis, ratings: list = ()) -> list:
         blocks.append(Paragraph(f"**Verdict: {a.result.verdict}.**{flag} {a.result.reason}."))
         if a.result.judgements:
             blocks.append(Bullets(tuple(f"{j.verdict}: {j.reason}" for j in a.result.judgements)))
-        blocks += _over_training_blocks(a) + _robustness_blocks(a, list(ratings))
+        blocks += _over_training_blocks(a) + _robustness_blocks(a)
     blocks += [Paragraph("**Other observations.**"), Bullets(tuple(a.notes))]
     return blocks
 
@@ -248,32 +244,23 @@ def _samples_blocks(a: SweepAnalysis, figures: Path | None) -> list:
     return blocks
 
 
-def _eye_blocks(a: SweepAnalysis, ratings: list, source, figures: Path | None, resamples: int,
-                seed: int) -> list:
-    return [Heading(3, SECTION_TITLES[4])] + ratings_blocks(
-        a, ratings, source=source, figures=figures, stem=_slug(a.name), resamples=resamples, seed=seed)
+def _eye_blocks(a: SweepAnalysis, source, figures: Path | None) -> list:
+    return [Heading(3, SECTION_TITLES[4])] + ratings_blocks(a, source=source, figures=figures,
+                                                            stem=_slug(a.name))
 
 
-def sweep_blocks(a: SweepAnalysis, *, figures: Path | None, resamples: int = RESAMPLES,
-                 seed: int = 0, ratings: list = (), source="<runs>") -> list:
+def sweep_blocks(a: SweepAnalysis, *, figures: Path | None, source="<runs>") -> list:
     """The five sections of one sweep; figures are written into ``figures`` (None: not drawn).
-
-    ``ratings``: the rating lines of the runs folder (:func:`source_ratings`), ``source`` the
-    folder named in the command that collects more.
-    """
-    return ([Heading(2, f"Sweep `{a.name}`")] + _question_blocks(a)
-            + _measured_blocks(a, figures, resamples, seed) + _verdict_blocks(a, ratings)
-            + _samples_blocks(a, figures) + _eye_blocks(a, list(ratings), source, figures, resamples, seed))
+    ``source``: the runs folder named in the command that collects more ratings."""
+    return ([Heading(2, f"Sweep `{a.name}`")] + _question_blocks(a) + _measured_blocks(a, figures)
+            + _verdict_blocks(a) + _samples_blocks(a, figures) + _eye_blocks(a, source, figures))
 
 
-def report_blocks(runs: pd.DataFrame, analyses: list, *, source, figures: Path | None,
-                  resamples: int = RESAMPLES, seed: int = 0) -> list:
+def report_blocks(runs: pd.DataFrame, analyses: list, *, source, figures: Path | None) -> list:
     """Header and every sweep's sections; ``figures`` None builds the blocks without drawing."""
     blocks = header_blocks(runs, source, analyses)
-    ratings = source_ratings(source)
     for a in tqdm(analyses, desc="report sweeps", disable=None):
-        blocks += sweep_blocks(a, figures=figures, resamples=resamples, seed=seed, ratings=ratings,
-                               source=source)
+        blocks += sweep_blocks(a, figures=figures, source=source)
     return blocks
 
 
@@ -288,8 +275,7 @@ def build_report(source, out_dir, *, api=None, cache_dir=None, resamples: int = 
     runs, analyses = analyse_source(source, api=api, cache_dir=cache_dir, resamples=resamples,
                                     seed=seed)
     out.mkdir(parents=True, exist_ok=True)
-    blocks = report_blocks(runs, analyses, source=source, figures=out / "figures",
-                           resamples=resamples, seed=seed)
+    blocks = report_blocks(runs, analyses, source=source, figures=out / "figures")
     md, page = out / "report.md", out / "report.html"
     md.write_text(render_markdown(blocks, base=out))
     page.write_text(render_html(blocks, title=f"lgm study report: {source}"))

@@ -122,16 +122,15 @@ def _key_order(value):
     return (1, str(value))
 
 
-def summarize(runs: pd.DataFrame, metric: str, *, by: list[str], resamples: int = RESAMPLES,
-              level: float = LEVEL, seed: int = 0) -> pd.DataFrame:
+def summarize(runs: pd.DataFrame, metric: str, *, by: list[str],
+              level: float = LEVEL) -> pd.DataFrame:
     """Per configuration (``by`` columns): n, mean, std (over seeds), se_sample (the metric's
     own resampling standard error where the runs log one, e.g. ``eval/fid_se``), std_eff,
     the 95 % t interval of the mean on the effective variance (valid at n = 3; see
     ``analysis.inference``), and the seeds used.
 
     Rows are sorted by the ``by`` values (numbers numerically). A missing ``metric``
-    column gives n = 0 rows, not an error: the report still shows what ran. (``resamples``
-    and ``seed`` are accepted for callers; nothing here resamples.)
+    column gives n = 0 rows, not an error: the report still shows what ran.
     """
     from lgm.evaluation.registry import se_key
 

@@ -41,7 +41,7 @@ from contracts.sweep import Prediction
 from analysis.comparisons import (Comparison, comparisons, config_label, numeric, select_value,
                                   table_columns)
 from analysis.inference import ALPHA, MIN_SEEDS
-from analysis.stats import RESAMPLES, finite_values, holm, summarize
+from analysis.stats import finite_values, holm, summarize
 
 __all__ = ["ALPHA", "MIN_SEEDS", "VERDICTS", "NO_DIFFERENCE", "Comparison", "Judgement",
            "QuestionResult", "judge", "overall_verdict", "evaluate_prediction", "config_label",
@@ -157,13 +157,13 @@ def _in_predicted_order(table: pd.DataFrame, prediction: Prediction) -> pd.DataF
     return table.iloc[order].reset_index(drop=True)
 
 
-def evaluate_prediction(runs: pd.DataFrame, prediction: Prediction, *, grid: list | None = None,
-                        resamples: int = RESAMPLES, seed: int = 0) -> QuestionResult:
+def evaluate_prediction(runs: pd.DataFrame, prediction: Prediction, *,
+                        grid: list | None = None) -> QuestionResult:
     """Test ``prediction`` on the usable runs of one sweep (finished, not set aside).
 
     ``grid``: the parameter's values in the sweep file, so a trend value with no finished
-    run still counts as a configuration with fewer than 3 seeds. (``resamples`` and
-    ``seed`` are kept for callers; no interval here is a bootstrap any more.)
+    run still counts as a configuration with fewer than 3 seeds. Nothing here resamples:
+    every interval is a t interval.
     """
     table = summarize(runs, prediction.metric, by=table_columns(runs, prediction))
     result = QuestionResult(prediction=prediction, table=_in_predicted_order(table, prediction))

@@ -40,7 +40,7 @@ def main() -> None:
     if args.run:
         train_both(args.out)
     from analysis import load_runs, load_sweep_spec
-    from analysis.sweeps import analyse_sweep
+    from analysis.sweep_analysis import analyse_sweep
 
     runs = load_runs(args.out / "gan_scaling")
     spec = load_sweep_spec(args.out / "gan_scaling", "gan_scaling")

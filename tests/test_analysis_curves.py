@@ -41,7 +41,7 @@ def test_the_curve_table_has_one_row_per_run_and_point(tmp_path):
 def test_a_stable_verdict_and_levelled_off_configurations(tmp_path):
     # [-1, 1] lower by 10 at every point, both change by < 5 % over the last quarter
     runs = _runs(tmp_path, {"minus_one_one": [40, 32, 31, 30.5], "zero_one": [50, 42, 41, 40.5]})
-    over = over_training(runs, PAIRWISE, by=["scaling"], final_verdict="supported", resamples=100, seed=0)
+    over = over_training(runs, PAIRWISE, by=["scaling"], final_verdict="supported")
     assert [p.verdict for p in over.points] == ["supported"] * 4
     assert describe_verdicts(over.points) == "supported at 25 %–100 %"
     assert not over.provisional and over.still_improving == [] and not over.changed_at_end
@@ -50,7 +50,7 @@ def test_a_stable_verdict_and_levelled_off_configurations(tmp_path):
 def test_a_verdict_that_flips_between_points_is_provisional(tmp_path):
     # zero_one starts better and is overtaken at 75 %: contradicted, then supported
     runs = _runs(tmp_path, {"minus_one_one": [60, 50, 40, 30], "zero_one": [50, 45, 44, 43.5]})
-    over = over_training(runs, PAIRWISE, by=["scaling"], final_verdict="supported", resamples=100, seed=0)
+    over = over_training(runs, PAIRWISE, by=["scaling"], final_verdict="supported")
     verdicts = [p.verdict for p in over.points]
     assert verdicts[0] == "contradicted" and verdicts[-1] == "supported"
     assert describe_verdicts(over.points).startswith("contradicted at 25 %")
@@ -72,7 +72,7 @@ def test_levelling_is_relative_to_the_metric_direction(tmp_path):
 
 def test_a_verdict_changed_at_the_final_evaluation_is_flagged(tmp_path):
     runs = _runs(tmp_path, {"minus_one_one": [40, 31, 30.5, 30.2], "zero_one": [50, 41, 40.5, 40.2]})
-    over = over_training(runs, PAIRWISE, by=["scaling"], final_verdict="inconclusive", resamples=100, seed=0)
+    over = over_training(runs, PAIRWISE, by=["scaling"], final_verdict="inconclusive")
     assert over.changed_at_end and over.provisional and "changed from supported" in over.reason
 
 
@@ -81,4 +81,4 @@ def test_runs_without_curves_give_none(tmp_path):
     for path in runs["history_path"]:
         with open(path, "w") as f:
             f.write(json.dumps({"step": 100, "train/loss": 1.0}) + "\n")
-    assert over_training(runs, PAIRWISE, by=["scaling"], resamples=100, seed=0) is None
+    assert over_training(runs, PAIRWISE, by=["scaling"]) is None

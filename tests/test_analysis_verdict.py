@@ -12,7 +12,6 @@ from contracts.sweep import Prediction, parse_prediction, parse_sweep_config
 from analysis.stats import holm
 from analysis.verdict import Comparison, evaluate_prediction, judge, overall_verdict
 
-RESAMPLES = 1000
 
 
 def table(parameter: str, data: dict, *, metric: str = "eval/fid", extra: dict | None = None) -> pd.DataFrame:
@@ -56,7 +55,7 @@ CASES = [
 @pytest.mark.parametrize("prediction, data, expected", CASES,
                          ids=[f"{p.kind}-{e}-{i}" for i, (p, _, e) in enumerate(CASES)])
 def test_each_verdict_for_each_kind(prediction, data, expected):
-    result = evaluate_prediction(table(prediction.parameter, data), prediction, resamples=RESAMPLES)
+    result = evaluate_prediction(table(prediction.parameter, data), prediction)
     assert result.verdict == expected, result.reason
     assert len(result.table) == len(data)
 
@@ -67,7 +66,7 @@ def test_pairwise_on_a_metric_where_higher_is_better(better, worse, expected):
     prediction = Prediction(metric="eval/is", kind="pairwise", parameter="scaling",
                             better="minus_one_one", worse="zero_one")
     runs = table("scaling", {"minus_one_one": better, "zero_one": worse}, metric="eval/is")
-    assert evaluate_prediction(runs, prediction, resamples=RESAMPLES).verdict == expected
+    assert evaluate_prediction(runs, prediction).verdict == expected
 
 
 def test_group_by_tests_each_group_and_combines():
@@ -77,10 +76,10 @@ def test_group_by_tests_each_group_and_combines():
     vae_clear = table("conditional", {True: LOW, False: MID}, extra={"model": "vae"})
     vae_flat = table("conditional", {True: (10.0, 15.0, 20.0), False: (11.0, 16.0, 21.0)}, extra={"model": "vae"})
     vae_worse = table("conditional", {True: MID, False: LOW}, extra={"model": "vae"})
-    both = evaluate_prediction(pd.concat([gan, vae_clear]), prediction, resamples=RESAMPLES)
+    both = evaluate_prediction(pd.concat([gan, vae_clear]), prediction)
     assert both.verdict == "supported" and [c.context for c in both.comparisons] == ["model=gan", "model=vae"]
-    assert evaluate_prediction(pd.concat([gan, vae_flat]), prediction, resamples=RESAMPLES).verdict == "inconclusive"
-    assert evaluate_prediction(pd.concat([gan, vae_worse]), prediction, resamples=RESAMPLES).verdict == "contradicted"
+    assert evaluate_prediction(pd.concat([gan, vae_flat]), prediction).verdict == "inconclusive"
+    assert evaluate_prediction(pd.concat([gan, vae_worse]), prediction).verdict == "contradicted"
 
 
 def test_family_defaults_that_follow_the_parameter_do_not_split_the_comparison():
@@ -88,14 +87,14 @@ def test_family_defaults_that_follow_the_parameter_do_not_split_the_comparison()
     prediction = Prediction(metric="eval/fid", kind="pairwise", parameter="model", better="gan", worse="vae")
     gan = table("model", {"gan": LOW}, extra={"lr": 2e-4, "arch": "dcgan"})
     vae = table("model", {"vae": MID}, extra={"lr": 1e-3, "arch": "conv"})
-    result = evaluate_prediction(pd.concat([gan, vae]), prediction, resamples=RESAMPLES)
+    result = evaluate_prediction(pd.concat([gan, vae]), prediction)
     assert result.verdict == "supported" and [c.context for c in result.comparisons] == [""]
     assert list(result.table.columns[:2]) == ["model", "n"]
 
 
 def test_holm_is_applied_across_the_comparisons_of_a_question():
     runs = table("loss", {"hinge": LOW, "non_saturating": (10.5, 21.0, 19.0), "minimax": HIGH})
-    result = evaluate_prediction(runs, ORDERING, resamples=RESAMPLES)
+    result = evaluate_prediction(runs, ORDERING)
     raw = [c.details["p_t_raw"] for c in result.comparisons]
     assert [c.p_expected for c in result.comparisons] == pytest.approx(list(holm(raw)))
     assert all("Holm" in c.test for c in result.comparisons)
@@ -103,15 +102,15 @@ def test_holm_is_applied_across_the_comparisons_of_a_question():
 
 def test_a_trend_grid_value_without_runs_makes_it_inconclusive():
     runs = table("beta", {0.5: LOW, 1.0: MID, 4.0: HIGH})
-    assert evaluate_prediction(runs, TREND, resamples=RESAMPLES).verdict == "supported"
-    result = evaluate_prediction(runs, TREND, grid=[0.5, 1.0, 4.0, 8.0], resamples=RESAMPLES)
+    assert evaluate_prediction(runs, TREND).verdict == "supported"
+    result = evaluate_prediction(runs, TREND, grid=[0.5, 1.0, 4.0, 8.0])
     assert result.verdict == "inconclusive" and "n = 0" in result.judgements[0].reason
 
 
 def test_a_trend_on_a_categorical_parameter_says_so():
     runs = table("scaling", {"zero_one": LOW, "minus_one_one": MID})
     prediction = Prediction(metric="eval/fid", kind="trend", parameter="scaling", direction="increasing")
-    result = evaluate_prediction(runs, prediction, resamples=RESAMPLES)
+    result = evaluate_prediction(runs, prediction)
     assert result.verdict == "inconclusive" and "numeric" in result.reason
 
 
@@ -123,14 +122,14 @@ def test_a_trend_on_a_categorical_parameter_says_so():
      "'eval/is' was not logged"),
 ])
 def test_what_cannot_be_tested_is_said(prediction, reason):
-    result = evaluate_prediction(table("scaling", {"a": LOW, "b": MID}), prediction, resamples=RESAMPLES)
+    result = evaluate_prediction(table("scaling", {"a": LOW, "b": MID}), prediction)
     assert result.verdict == "inconclusive" and reason in result.reason and not result.comparisons
 
 
 def test_a_yaml_string_number_matches_a_numeric_config_column():
     prediction = Prediction(metric="eval/fid", kind="pairwise", parameter="lr", better="1e-3", worse="1e-2")
     runs = table("lr", {0.001: LOW, 0.01: MID})
-    assert evaluate_prediction(runs, prediction, resamples=RESAMPLES).verdict == "supported"
+    assert evaluate_prediction(runs, prediction).verdict == "supported"
 
 
 def comparison(**overrides) -> Comparison:

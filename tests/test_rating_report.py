@@ -8,6 +8,7 @@ from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # analysis_fixtures, any import mode
@@ -18,7 +19,7 @@ from analysis.rating.analysis import RATING_METRICS, rate_sweep  # noqa: E402
 from analysis.rating.session import RatingSession  # noqa: E402
 from analysis.rating.store import RATINGS_FILE, append_rating  # noqa: E402
 from analysis.report import SECTION_TITLES, build_report  # noqa: E402
-from analysis.sweeps import analyse_source  # noqa: E402
+from analysis.sweep_analysis import analyse_source  # noqa: E402
 
 DARK_TEST_IMAGES = np.full((40, 1, 28, 28), 40, dtype=np.uint8)  # "real" images, darker than all samples
 
@@ -123,3 +124,15 @@ def test_rate_sweep_numbers(rated):
     assert metrics <= set(RATING_METRICS) and "eval/fid_recon" in metrics
     assert r.left_out == 1 and list(r.needed["have"]) == [3, 3]
     assert (r.needed["preference"] > 0.5).all() and (r.needed["needed"] >= 1).all()
+
+
+def test_ratings_are_computed_once_in_the_sweep_analysis(rated):
+    """The report renders ``SweepAnalysis.ratings``: the same numbers rate_sweep gives with
+    the analysis' resamples, and the robustness 'people' cell is read from that object."""
+    _, analyses = analyse_source(rated["root"], resamples=200, seed=3)
+    vae = next(a for a in analyses if a.name == "vae_beta")
+    entries = [json.loads(line) for line in (rated["root"] / RATINGS_FILE).read_text().splitlines()]
+    again = rate_sweep(vae, entries, resamples=200, seed=3)
+    pd.testing.assert_frame_equal(vae.ratings.scores, again.scores)
+    pd.testing.assert_frame_equal(vae.ratings.agreement, again.agreement)
+    assert [c.over for c in vae.robustness][-1] == "people"

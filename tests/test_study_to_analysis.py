@@ -51,7 +51,7 @@ def runs_dir(tmp_path_factory) -> Path:
 
 def test_the_analysis_reads_what_the_study_wrote(runs_dir):
     from analysis import load_runs
-    from analysis.sweeps import analyse_source
+    from analysis.sweep_analysis import analyse_source
 
     runs = load_runs(runs_dir)
     assert len(runs) == 6 and (runs["status"] == "finished").all() and runs["set_aside"].isna().all()
@@ -128,7 +128,7 @@ def test_curve_keys_reach_wandb_history_summary_and_the_table(runs_dir):
 
 def test_the_robustness_table_of_a_real_smoke_study(runs_dir):
     from analysis.robustness import DOES_NOT_HOLD, HOLDS, NOT_MEASURED, robustness
-    from analysis.sweeps import analyse_source
+    from analysis.sweep_analysis import analyse_source
 
     _, (analysis,) = analyse_source(runs_dir, resamples=200)
     cells = {c.over: c for c in robustness(analysis)}

@@ -1,8 +1,8 @@
 """The report's section 5 per question: does FID match what people see?
 
-Built from the ratings files of a runs folder (:func:`source_ratings`) and the numbers of
-:func:`analysis.rating.analysis.rate_sweep`; with no ratings yet it gives the command that
-collects them.
+Rendered from the numbers the sweep analysis computed once
+(``SweepAnalysis.ratings``, :func:`analysis.rating.analysis.rate_sweep`); with no ratings
+yet it gives the command that collects them. Nothing here computes a statistic.
 """
 
 from __future__ import annotations
@@ -16,13 +16,11 @@ import pandas as pd
 from lgm.evaluation.registry import HEADLINE_KEY, MINIMIZE
 from lgm.images import uint8_grid
 
-from analysis.rating.analysis import SweepRatings, rate_sweep
-from analysis.rating.store import ratings_files, read_ratings
+from analysis.rating.analysis import SweepRatings
 from analysis.rating.statistics import ALPHA_ONE_SIDED, POWER, PRIOR, TIE_SCORE, judgments_needed
 from analysis.render import FigureBlock, Paragraph, Table, fmt
-from analysis.stats import RESAMPLES
 
-__all__ = ["source_ratings", "ratings_blocks", "METHOD_TEXT", "MAX_DISAGREEMENTS"]
+__all__ = ["ratings_blocks", "METHOD_TEXT", "MAX_DISAGREEMENTS"]
 
 MAX_DISAGREEMENTS = 3
 METHOD_TEXT = (
@@ -41,15 +39,6 @@ METHOD_TEXT = (
     f"test of no preference at α = {ALPHA_ONE_SIDED} (a two-sided 5 % test) with "
     f"{100 * POWER:.0f} % power, normal approximation "
     f"n = ((z₁₋α·½ + z_power·√(pq)) / (p − ½))², p the preference the fitted scores imply.")
-
-
-def source_ratings(source) -> list:
-    """Every rating under a runs folder ``source`` (its ratings.jsonl and those of the sweep
-    folders below it); [] for a W&B source."""
-    root = Path(str(source))
-    if not root.is_dir():
-        return []
-    return [entry for path in ratings_files(root) for entry in read_ratings(path)]
 
 
 def _pct(x) -> str:
@@ -221,18 +210,16 @@ def _needed_blocks(r: SweepRatings) -> list:
     return [Paragraph(text), table] if rows else [Paragraph(text)]
 
 
-def ratings_blocks(a, entries: list, *, source, figures: Path | None, stem: str,
-                   resamples: int = RESAMPLES, seed: int = 0) -> list:
+def ratings_blocks(a, *, source, figures: Path | None, stem: str) -> list:
     """The section's blocks (without its heading) for the sweep analysed in ``a``."""
-    mine = [e for e in entries if e["sweep"] == a.name]
     command = _command(source, a.name)
-    if not mine:
+    r = a.ratings
+    if r is None:
         return [Paragraph(f"No blind ratings of this question yet. Collect them in a browser with "
                           f"`{command}` (which of two grids looks better, sides random, models "
                           f"hidden) or `{command} --mode real-or-fake` (is this image real?); the "
                           f"answers go to ratings.jsonl in the runs folder and the next report "
                           f"fills this section.")]
-    r = rate_sweep(a, mine, resamples=resamples, seed=seed)
     blocks = [Paragraph(_counts_text(r))]
     if len(r.scores):
         blocks += [Paragraph("**Raters' scores (pairs).**"), _scores_table(r, r.means[HEADLINE_KEY])]
@@ -244,4 +231,3 @@ def ratings_blocks(a, entries: list, *, source, figures: Path | None, stem: str,
     if len(r.pairs):
         blocks += _disagreement_blocks(r, a, figures, stem) + _needed_blocks(r)
     return blocks + [Paragraph(METHOD_TEXT), Paragraph(f"More ratings: `{command}`.")]
-

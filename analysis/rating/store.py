@@ -29,7 +29,8 @@ from analysis.errors import RatingError
 
 __all__ = ["RATINGS_FILE", "PAIRS", "REAL_OR_FAKE", "MODES", "PAIR_CHOICES", "CANT_TELL",
            "REAL_CHOICES", "REAL", "GENERATED", "REAL_RUN", "RATER_MAX_LENGTH", "clean_rater",
-           "check_rating", "append_rating", "read_ratings", "RatingLog", "ratings_files"]
+           "check_rating", "append_rating", "read_ratings", "RatingLog", "ratings_files",
+           "source_ratings"]
 
 PAIRS, REAL_OR_FAKE = "pairs", "real-or-fake"
 MODES = (PAIRS, REAL_OR_FAKE)
@@ -128,6 +129,15 @@ def ratings_files(root: str | os.PathLike) -> list[Path]:
     root = Path(root)
     found = [root / RATINGS_FILE] + sorted(root.glob(f"*/{RATINGS_FILE}"))
     return [p for p in found if p.is_file()]
+
+
+def source_ratings(source) -> list:
+    """Every rating under a runs folder ``source`` (its ratings.jsonl and those of the sweep
+    folders below it, :func:`ratings_files`); [] for a W&B source."""
+    root = Path(str(source))
+    if not root.is_dir():
+        return []
+    return [entry for path in ratings_files(root) for entry in read_ratings(path)]
 
 
 class RatingLog:

@@ -1,7 +1,13 @@
-"""Runs → per-sweep analyses (question, table, tests, verdict, observations), no rendering.
+"""Runs → one :class:`SweepAnalysis` per sweep: everything a reader is shown, computed once.
 
-The report (Markdown/HTML), the W&B Report and notebooks all start from
-:func:`analyse_source` / :func:`analyse_sweep`, so they cannot disagree.
+Question, measured table, comparisons and verdict, the verdict along training, how much
+weight it bears (robustness), the blind ratings' statistics and the other observations are
+all computed here, by :func:`analyse_sweep`. The Markdown/HTML report, the W&B Report and
+notebooks render a ``SweepAnalysis`` and compute nothing of their own, so they cannot
+disagree.
+
+The one resampling in the analysis is the ratings' bootstrap (``resamples`` bootstrap
+samples, seeded by ``seed``); every interval of a verdict is a t interval.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from contracts.record import FAILED, FINISHED, RUNNING
 from contracts.sweep import SweepSpec
 from lgm.evaluation.registry import HEADLINE_KEY
 
@@ -17,6 +24,9 @@ from analysis.curves import OverTraining, over_training
 from analysis.errors import SweepSpecError
 from analysis.load import load_runs, load_sweep_spec, usable_runs
 from analysis.observations import observations
+from analysis.rating.analysis import SweepRatings, rate_sweep
+from analysis.rating.store import source_ratings
+from analysis.robustness import Cell, robustness
 from analysis.stats import RESAMPLES, summarize
 from analysis.verdict import QuestionResult, evaluate_prediction, table_columns
 
@@ -27,7 +37,8 @@ DEFAULT_METRIC = HEADLINE_KEY  # what the table shows when a sweep has no readab
 
 @dataclass
 class SweepAnalysis:
-    """One sweep: its runs, question, measured table, tests, verdict and observations."""
+    """One sweep: its runs, question, measured table, tests, verdict, verdicts over training,
+    robustness, ratings and observations."""
 
     name: str
     runs: pd.DataFrame                  # every run of the sweep, any status
@@ -40,6 +51,8 @@ class SweepAnalysis:
     by: list = field(default_factory=list)   # the columns naming a configuration
     notes: list = field(default_factory=list)
     over_training: OverTraining | None = None  # verdicts along the training curves
+    robustness: list[Cell] = field(default_factory=list)  # how much weight the verdict bears
+    ratings: SweepRatings | None = None  # blind ratings of this question (None: none yet)
 
     @property
     def provisional(self) -> bool:
@@ -53,47 +66,58 @@ class SweepAnalysis:
 
 def run_counts(runs: pd.DataFrame) -> dict:
     """finished (comparable), failed, running and set-aside run counts."""
-    finished = runs["status"] == "finished"
+    finished = runs["status"] == FINISHED
     return {"finished": int((finished & runs["set_aside"].isna()).sum()),
-            "failed": int((runs["status"] == "failed").sum()),
-            "running": int((runs["status"] == "running").sum()),
+            "failed": int((runs["status"] == FAILED).sum()),
+            "running": int((runs["status"] == RUNNING).sum()),
             "set aside": int((finished & runs["set_aside"].notna()).sum()),
             "total": int(len(runs))}
 
 
 def analyse_sweep(runs: pd.DataFrame, spec: SweepSpec | None, *, spec_error: str | None = None,
-                  resamples: int = RESAMPLES, seed: int = 0) -> SweepAnalysis:
-    """Analyse the runs of one sweep against its spec (``None``: table and notes only)."""
+                  ratings: list = (), resamples: int = RESAMPLES, seed: int = 0) -> SweepAnalysis:
+    """Analyse the runs of one sweep against its spec (``None``: table and notes only).
+
+    ``ratings``: rating lines of the runs folder (``analysis.rating.store.source_ratings``;
+    other sweeps' lines are ignored); ``resamples``/``seed``: their bootstrap.
+    """
     names = runs["sweep"].unique()
     if len(names) != 1:
         raise ValueError(f"analyse_sweep needs the runs of one sweep, got sweeps {sorted(names)}")
+    name = str(names[0])
     usable = usable_runs(runs)
     prediction = spec.prediction if spec else None
     by = table_columns(usable, prediction)
-    result = None
+    result, over = None, None
     if prediction is not None:
         grid = spec.parameters.get(prediction.parameter)
-        result = evaluate_prediction(usable, prediction, grid=grid, resamples=resamples, seed=seed)
+        result = evaluate_prediction(usable, prediction, grid=grid)
         metric, table = prediction.metric, result.table
-        over = over_training(usable, prediction, by=by, grid=grid, final_verdict=result.verdict,
-                             resamples=resamples, seed=seed)
+        over = over_training(usable, prediction, by=by, grid=grid, final_verdict=result.verdict)
     else:
-        metric, over = DEFAULT_METRIC, None
-        table = summarize(usable, metric, by=by, resamples=resamples, seed=seed)
-    return SweepAnalysis(name=str(names[0]), runs=runs, usable=usable, spec=spec,
-                         spec_error=spec_error, result=result, table=table, metric=metric, by=by,
-                         notes=observations(runs, by=by), over_training=over)
+        metric = DEFAULT_METRIC
+        table = summarize(usable, metric, by=by)
+    analysis = SweepAnalysis(name=name, runs=runs, usable=usable, spec=spec, spec_error=spec_error,
+                             result=result, table=table, metric=metric, by=by,
+                             notes=observations(runs, by=by), over_training=over)
+    mine = [entry for entry in ratings if entry.get("sweep") == name]
+    if mine:
+        analysis.ratings = rate_sweep(analysis, mine, resamples=resamples, seed=seed)
+    analysis.robustness = robustness(analysis, ratings=analysis.ratings)
+    return analysis
 
 
 def analyse_source(source, *, api=None, cache_dir=None, resamples: int = RESAMPLES,
                    seed: int = 0) -> tuple[pd.DataFrame, list[SweepAnalysis]]:
-    """Load ``source`` and analyse each of its sweeps (sorted by name)."""
+    """Load ``source`` (and its ratings) and analyse each of its sweeps (sorted by name)."""
     runs = load_runs(source, api=api, cache_dir=cache_dir)
+    ratings = source_ratings(source)
     analyses = []
     for name, group in runs.groupby("sweep", sort=True):
         try:
             spec, error = load_sweep_spec(source, str(name), api=api), None
         except SweepSpecError as err:
             spec, error = None, str(err)
-        analyses.append(analyse_sweep(group, spec, spec_error=error, resamples=resamples, seed=seed))
+        analyses.append(analyse_sweep(group, spec, spec_error=error, ratings=ratings,
+                                      resamples=resamples, seed=seed))
     return runs, analyses
