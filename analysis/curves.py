@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from contracts.record import TRAIN_SECONDS_KEY
 from contracts.sweep import Prediction
 from lgm.evaluation.registry import CURVE_NAMESPACE, MAXIMIZE, known_goal, metric_name
 
@@ -43,7 +44,7 @@ __all__ = ["STILL_IMPROVING", "CURVE_PREFIX", "curve_key", "curve_table", "Point
 
 STILL_IMPROVING = 0.05
 CURVE_PREFIX = f"{CURVE_NAMESPACE}/"
-_POINT_COLUMNS = ("point", "fraction", "step", "time/train_s")
+_POINT_COLUMNS = ("point", "fraction", "step", TRAIN_SECONDS_KEY)
 
 
 def curve_key(metric: str) -> str:
@@ -58,7 +59,7 @@ def _points(history: pd.DataFrame) -> pd.DataFrame:
     if not curve:
         return pd.DataFrame()
     points = history.dropna(subset=curve, how="all")
-    keep = ["step", *[c for c in ("time/train_s",) if c in points], *curve]
+    keep = ["step", *[c for c in (TRAIN_SECONDS_KEY,) if c in points], *curve]
     return points[keep].drop_duplicates(subset="step", keep="last").sort_values("step")
 
 

@@ -31,14 +31,14 @@ import pandas as pd
 import yaml
 
 from contracts import record as contract
-from contracts.record import META_COLUMNS, RECORD_FILE, SWEEP_FILE
+from contracts.record import FINISHED, META_COLUMNS, RECORD_FILE, STATUSES, SWEEP_FILE
 from contracts.sweep import SweepSpec, parse_sweep_config
 from lgm.evaluation.registry import PROVENANCE_KEYS
 
 from analysis.errors import NoRunsError, RunRecordError, RunSourceError, SweepSpecError
 
 __all__ = ["load_runs", "load_sweep_spec", "mark_comparable", "config_columns", "usable_runs",
-           "read_history", "META_COLUMNS", "COMPARABILITY_KEYS"]
+           "is_usable", "is_set_aside", "has_status", "read_history", "META_COLUMNS", "COMPARABILITY_KEYS"]
 
 # Numbers are compared only between runs that agree on these (the registry's provenance keys).
 COMPARABILITY_KEYS = PROVENANCE_KEYS
@@ -81,7 +81,7 @@ def mark_comparable(runs: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``runs`` with ``set_aside`` filled for finished runs that may not be compared."""
     out = runs.copy()
     reasons = {index: [] for index in out.index}
-    finished = out[out["status"] == "finished"]
+    finished = out[has_status(out, FINISHED)]
     for sweep, group in finished.groupby("sweep", sort=True):
         for key in COMPARABILITY_KEYS:
             if key not in group:
@@ -103,9 +103,26 @@ def mark_comparable(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def has_status(runs: pd.DataFrame, status: str) -> pd.Series:
+    """Which runs have ``status`` (one of ``contracts.record.STATUSES``)."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown run status {status!r}; allowed: {', '.join(STATUSES)}")
+    return runs["status"] == status
+
+
+def is_set_aside(runs: pd.DataFrame) -> pd.Series:
+    """Finished runs that may not be compared with the others (``mark_comparable``)."""
+    return has_status(runs, FINISHED) & runs["set_aside"].notna()
+
+
+def is_usable(runs: pd.DataFrame) -> pd.Series:
+    """The one predicate for "statistics may use this run": finished and not set aside."""
+    return has_status(runs, FINISHED) & runs["set_aside"].isna()
+
+
 def usable_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs statistics may use: finished and not set aside."""
-    return runs[(runs["status"] == "finished") & runs["set_aside"].isna()]
+    """The runs statistics may use (:func:`is_usable`)."""
+    return runs[is_usable(runs)]
 
 
 def _table(rows: list[dict], source) -> pd.DataFrame:

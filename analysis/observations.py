@@ -25,7 +25,10 @@ import re
 import pandas as pd
 from scipy import stats
 
-from analysis.load import usable_runs
+from contracts.record import FAILED, RUNNING
+
+from analysis.load import has_status, is_set_aside, usable_runs
+from analysis.numbers import fmt
 from analysis.stats import naming_columns
 from analysis.comparisons import config_label
 
@@ -63,10 +66,10 @@ def fid_is_disagreement(runs: pd.DataFrame, by: list[str]) -> list[str]:
     if best_fid["label"] == best_is["label"] and not rho < 0:
         return []
     text = (f"FID and IS rank the configurations differently: best by FID is {best_fid['label']} "
-            f"(FID {best_fid['eval/fid']:.2f}), best by IS is {best_is['label']} "
-            f"(IS {best_is['eval/is']:.2f})")
+            f"(FID {fmt(best_fid['eval/fid'], 3)}), best by IS is {best_is['label']} "
+            f"(IS {fmt(best_is['eval/is'], 3)})")
     if math.isfinite(rho):
-        text += f"; Spearman ρ of the two quality rankings = {rho:.2f} over {len(means)} configurations"
+        text += f"; Spearman ρ of the two quality rankings = {fmt(rho, 2)} over {len(means)} configurations"
     return [text + "."]
 
 
@@ -92,7 +95,7 @@ def posterior_collapse(runs: pd.DataFrame, by: list[str]) -> list[str]:
         if collapsed:
             label = config_label(dict(zip(by, values))) or "all runs"
             out.append(f"Posterior collapse in {label}: {key} < {COLLAPSE_KL} nats in {collapsed} "
-                       f"of {len(group_kl)} seeds (mean {group_kl.mean():.3g} nats).")
+                       f"of {len(group_kl)} seeds (mean {fmt(float(group_kl.mean()), 3)} nats).")
     return sorted(out)
 
 
@@ -112,15 +115,15 @@ def mode_dropping(runs: pd.DataFrame, by: list[str]) -> list[str]:
 def run_status_notes(runs: pd.DataFrame) -> list[str]:
     """Failed (and diverged), running and set-aside runs, one sentence each."""
     out = []
-    for _, run in runs[runs["status"] == "failed"].iterrows():
+    for _, run in runs[has_status(runs, FAILED)].iterrows():
         # Reasons may span lines (a hint on how to fix it); one sentence per run reads better.
         reason = " ".join(str(run.get("reason") or "no reason recorded").split()).rstrip(".")
         kind = "diverged" if _DIVERGED.search(reason) else "failed"
         out.append(f"Run {run['run_id']} {kind}: {reason}.")
-    running = runs[runs["status"] == "running"]["run_id"].tolist()
+    running = runs[has_status(runs, RUNNING)]["run_id"].tolist()
     if running:
         out.append(f"{len(running)} run(s) still running, not analysed: {', '.join(running)}.")
-    aside = runs[(runs["status"] == "finished") & runs["set_aside"].notna()]
+    aside = runs[is_set_aside(runs)]
     for _, run in aside.iterrows():
         out.append(f"Run {run['run_id']} set aside (not compared): {run['set_aside']}.")
     return out

@@ -17,12 +17,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from contracts.record import FAILED, STEP_KEY, TRAIN_SECONDS_KEY
 from contracts.samples import read_samples_array
 from lgm.evaluation.registry import HEADLINE_KEY as RANK_METRIC
 from lgm.evaluation.registry import MINIMIZE, known_goal
 from lgm.images import uint8_grid
 
 from analysis.load import read_history
+from analysis.numbers import fmt
 from analysis.stats import finite_values, summarize
 from analysis.comparisons import config_label
 
@@ -191,7 +193,7 @@ def sample_grid(choices: pd.DataFrame, *, rank_metric: str = RANK_METRIC,
         image = _sample_image(row)
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
         ax.set_axis_off()
-        score = "n/a" if not math.isfinite(row.score) else f"{row.score:.2f}"
+        score = fmt(row.score, 3)
         title = "\n".join(textwrap.wrap(f"#{i + 1} {row.label}", 40))
         ax.set_title(f"{title}\n{rank_metric} {score} (seed {row.seed})", fontsize="medium")
     return fig
@@ -233,7 +235,7 @@ def training_curves(runs: pd.DataFrame, *, by: list[str], keys: list[str] | None
         for index, history in histories.items():
             if key not in history:
                 continue
-            failed = with_history.loc[index, "status"] == "failed"
+            failed = with_history.loc[index, "status"] == FAILED
             ax.plot(history["step"], history[key], color=colours[labels[index]], alpha=0.8,
                     linestyle="--" if failed else "-", linewidth=1.0)
         ax.set_title(key, fontsize="small")
@@ -258,14 +260,14 @@ def curve_figure(curves: pd.DataFrame, *, key: str, by: list[str]) -> Figure | N
     axes = (fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2))
     for index, (label, group) in enumerate(curves.groupby(labels, sort=True)):
         colour = f"C{index % 10}"
-        stats = [(float(g["time/train_s"].mean()) if "time/train_s" in g else math.nan,
+        stats = [(float(g[TRAIN_SECONDS_KEY].mean()) if TRAIN_SECONDS_KEY in g else math.nan,
                   float(g["step"].mean()), *band(g[key])) for _, g in group.groupby("point", sort=True)]
         seconds, steps, mean, low, high = (np.array(column) for column in zip(*stats))
         for ax, x in zip(axes, (seconds, steps)):
             ax.plot(x, mean, marker="o", color=colour, label=label)
             ax.fill_between(x, low, high, color=colour, alpha=0.18, linewidth=0)
-    axes[0].set_xlabel("training time (s, time/train_s)")
-    axes[1].set_xlabel("training step (train/step)")
+    axes[0].set_xlabel(f"training time (s, {TRAIN_SECONDS_KEY})")
+    axes[1].set_xlabel(f"training step ({STEP_KEY})")
     for ax in axes:
         ax.set_ylabel(axis_label(key))
         ax.grid(alpha=0.3)

@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from analysis.errors import AnalysisError, NotLoggedInError
-from analysis.render import Bullets, FigureBlock, Heading, Paragraph, Table, render_markdown
+from analysis.render import Bullets, Details, FigureBlock, Heading, Paragraph, Table, render_markdown
 from analysis.report import report_blocks
 from analysis.stats import RESAMPLES
 from analysis.sweep_analysis import analyse_source
@@ -90,6 +90,9 @@ def wandb_blocks(blocks: list, *, entity: str, project: str) -> list:
             out.append(heading[min(block.level, 3)](text=block.text))
         elif isinstance(block, (Paragraph, Bullets, Table)):
             out.append(wr.MarkdownBlock(text=render_markdown([block], base=Path(".")).strip()))
+        elif isinstance(block, Details):  # a W&B Report folds nothing: the summary in bold, then the text
+            inner = render_markdown(list(block.blocks), base=Path(".")).strip()
+            out.append(wr.MarkdownBlock(text=f"**{block.summary}**\n\n{inner}"))
         elif isinstance(block, FigureBlock):
             if block.panel is None or (block.panel["kind"] == "line" and not block.panel["y"]):
                 continue

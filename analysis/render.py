@@ -9,28 +9,13 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Heading", "Paragraph", "Bullets", "Table", "FigureBlock", "fmt", "render_markdown",
+__all__ = ["Heading", "Paragraph", "Bullets", "Table", "FigureBlock", "Details", "render_markdown",
            "render_html"]
-
-
-def fmt(value, digits: int = 4) -> str:
-    """Numbers for tables: integers as integers, others with ``digits`` significant digits
-    (never in exponent notation above 1, where it hides e.g. a sample count of 10000)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if float(value).is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        if abs(value) >= 10 ** (digits - 1):
-            return f"{value:.1f}"
-        return f"{value:.{digits}g}"
-    return str(value)
 
 
 @dataclass(frozen=True)
@@ -63,6 +48,15 @@ class FigureBlock:
     caption: str
     svg: Path | None = None
     panel: dict | None = None
+
+
+@dataclass(frozen=True)
+class Details:
+    """Blocks folded under a one-line summary (HTML ``<details>``; GitHub renders the same
+    markup in Markdown)."""
+
+    summary: str
+    blocks: tuple
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -98,6 +92,9 @@ def render_markdown(blocks: list, *, base: Path) -> str:
             parts.append("\n".join(f"- {_one_line(item)}" for item in block.items) or "- (none)")
         elif isinstance(block, Table):
             parts.append(_md_table(block))
+        elif isinstance(block, Details):
+            inner = render_markdown(list(block.blocks), base=base).strip()
+            parts.append(f"<details><summary>{html.escape(block.summary)}</summary>\n\n{inner}\n\n</details>")
         elif isinstance(block, FigureBlock):
             if block.png is None:
                 continue
@@ -150,6 +147,9 @@ def _html_block(block) -> str:
         body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>"
                        for row in block.rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    if isinstance(block, Details):
+        inner = "\n".join(_html_block(b) for b in block.blocks)
+        return f"<details><summary>{_inline(block.summary)}</summary>\n{inner}\n</details>"
     if isinstance(block, FigureBlock):
         if block.png is None:
             return ""

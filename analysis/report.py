@@ -1,7 +1,9 @@
 """``python -m analysis report SOURCE --out DIR``: report.md and a self-contained report.html.
 
-A header says what was run (code versions, datasets, classifier hashes, budgets, seeds,
-run counts) and states the verdict rule once; then one section per sweep:
+The report opens with the answers: per question one line, its verdict and the checks it
+holds over (its weight); then how to read them (the full verdict rule folded away) and what
+was run (code versions, datasets, classifier hashes, budgets, seeds, run counts); then one
+section per sweep:
 
 1. the question and the expected result (from the sweep file);
 2. what was measured: mean ± std and 95 % interval per configuration, the figure, the tests;
@@ -20,22 +22,25 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from contracts.record import RUNNING, STEP_KEY
 from lgm.evaluation.registry import HEADLINE_KEY as RANK_METRIC
 
 from analysis.curves import STILL_IMPROVING, curve_table, describe_verdicts
-from analysis.load import read_history
+from analysis.load import has_status, read_history
 from analysis.plots import (curve_figure, metric_scatter, metric_vs_parameter, sample_choices,
                             sample_grid, save_figure, training_curves)
 from analysis.rating.report import ratings_blocks
 from analysis.stats import RESAMPLES
-from analysis.render import (Bullets, FigureBlock, Heading, Paragraph, Table, fmt, render_html,
+from analysis.numbers import fmt
+from analysis.render import (Bullets, Details, FigureBlock, Heading, Paragraph, Table, render_html,
                              render_markdown)
 from analysis.sweep_analysis import SweepAnalysis, analyse_source, run_counts
 from analysis.report_tables import comparisons_table, measured_table, robustness_table
+from analysis.robustness import DOES_NOT_HOLD, HOLDS, NOT_MEASURED
 from analysis.verdict import ALPHA, MIN_SEEDS, NO_DIFFERENCE
 
 __all__ = ["build_report", "report_blocks", "sweep_blocks", "header_blocks", "RULE_TEXT",
-           "SECTION_TITLES", "fmt"]
+           "READING_TEXT", "SECTION_TITLES"]
 
 SECTION_TITLES = ("1. Question and expected result", "2. What was measured",
                   "3. Verdict and other observations", "4. Samples, ordered by FID",
@@ -57,6 +62,15 @@ RULE_TEXT = (
     f"(tests/test_analysis_calibration.py): with no effect, at most 10 % of questions come "
     f"out supported or contradicted; a 2-seed-SD effect is found with about 57 % power at 3 vs "
     f"3 seeds.")
+
+
+READING_TEXT = (
+    f"Each answer is one of four verdicts: **supported** or **contradicted** (the prediction "
+    f"held, or the opposite was found), **{NO_DIFFERENCE}** (the difference lies inside the "
+    f"question's margin) or **inconclusive** (the seeds run cannot tell). *Provisional* means "
+    f"longer training may change it. The weight says which checks the verdict survives: other "
+    f"seeds, sample size (FID∞), other metrics, training time, people's ratings — each "
+    f"question's section shows the numbers behind every check.")
 
 
 def _slug(text: str) -> str:
@@ -83,8 +97,26 @@ def _verdict_cell(a: SweepAnalysis) -> str:
     return f"**{a.result.verdict}**" + (f" ({PROVISIONAL})" if a.provisional else "")
 
 
+def _weight(a: SweepAnalysis) -> str:
+    """Which robustness axes the verdict holds over, which not, which were not measured."""
+    groups = {}
+    for cell in a.robustness:
+        groups.setdefault(cell.status, []).append(cell.over)
+    parts = [f"{status} over {', '.join(overs)}" if status != NOT_MEASURED else
+             f"{status}: {', '.join(overs)}" for status, overs in
+             ((s, groups[s]) for s in (HOLDS, DOES_NOT_HOLD, NOT_MEASURED) if s in groups)]
+    return "; ".join(parts) or "–"
+
+
+def _answer(a: SweepAnalysis) -> str:
+    """One line per question: the verdict and how much weight it bears."""
+    question = a.spec.question if a.spec else "(no readable sweep file)"
+    return f"`{a.name}` — {question} {_verdict_cell(a)}. Weight: {_weight(a)}."
+
+
 def header_blocks(runs: pd.DataFrame, source, analyses: list) -> list:
-    """Title, what was run (provenance and counts), the verdict per question, the rule."""
+    """Title; the answers first (per question its verdict and which checks it holds over);
+    how to read them (the rule folded away); then what was run (provenance and counts)."""
     counts = run_counts(runs)
     seeds = sorted(runs["seed"].dropna().unique().tolist()) if "seed" in runs else []
     provenance = Table(("what", "values (runs)"), (
@@ -96,12 +128,11 @@ def header_blocks(runs: pd.DataFrame, source, analyses: list) -> list:
         ("seeds", ", ".join(fmt(s) for s in seeds) or "–"),
         ("runs", ", ".join(f"{k}: {v}" for k, v in counts.items())),
     ))
-    verdicts = Table(("sweep", "question", "verdict"), tuple(
-        (a.name, a.spec.question if a.spec else "(no readable sweep file)",
-         _verdict_cell(a)) for a in analyses))
     return [Heading(1, "lgm study report"), Paragraph(f"Source: `{source}`."),
-            Heading(2, "What was run"), provenance, Heading(2, "Verdicts"), verdicts,
-            Paragraph(RULE_TEXT)]
+            Heading(2, "Answers"), Bullets(tuple(_answer(a) for a in analyses)),
+            Heading(2, "How to read this"), Paragraph(READING_TEXT),
+            Details("The verdict rule in full", (Paragraph(RULE_TEXT),)),
+            Heading(2, "What was run"), provenance]
 
 
 def _question_blocks(a: SweepAnalysis) -> list:
@@ -172,7 +203,7 @@ def _measured_blocks(a: SweepAnalysis, figures: Path | None) -> list:
         blocks += _figure(metric_scatter(a.usable, x=x, y=y, by=a.by), figures, f"{stem}_{name}",
                           f"{y} vs {x}, all usable runs",
                           {"kind": "scatter", "x": x, "y": y, "runs": run_ids})
-    curves = a.runs[a.runs["status"] != "running"]
+    curves = a.runs[~has_status(a.runs, RUNNING)]
     keys = _history_keys(curves)
     blocks += _figure(training_curves(curves, by=a.by, keys=keys or None), figures, f"{stem}_curves",
                       "Training curves from history.jsonl (failed runs dashed)",
@@ -182,7 +213,7 @@ def _measured_blocks(a: SweepAnalysis, figures: Path | None) -> list:
         blocks += _figure(curve_figure(curve_table(a.usable, by=a.by), key=key, by=a.by), figures,
                           f"{stem}_over_training",
                           f"{key} over training time and steps (mean over seeds, band: the seeds' range)",
-                          {"kind": "line", "x": "train/step", "y": (key,), "runs": run_ids})
+                          {"kind": "line", "x": STEP_KEY, "y": (key,), "runs": run_ids})
     return blocks
 
 

@@ -10,18 +10,10 @@ import pandas as pd
 
 from lgm.evaluation.registry import MAXIMIZE, known_goal
 
-from analysis.render import Table, fmt
+from analysis.numbers import fmt, fmt_interval, fmt_p, fmt_pm
+from analysis.render import Table
 
-__all__ = ["measured_table", "comparisons_table", "robustness_table", "fmt_p"]
-
-
-def fmt_p(p) -> str:
-    return "–" if p is None or not math.isfinite(p) else (f"{p:.2g}" if p < 0.001 else f"{p:.3f}")
-
-
-def _interval(pair) -> str:
-    low, high = pair
-    return "–" if not (math.isfinite(low) and math.isfinite(high)) else f"[{fmt(low)}, {fmt(high)}]"
+__all__ = ["measured_table", "comparisons_table", "robustness_table"]
 
 
 def _dominant(row) -> str:
@@ -40,14 +32,19 @@ def _ranked(a) -> pd.DataFrame:
 
 
 def _predicted(a) -> set:
+    """The configuration(s) the prediction says should win: a pairwise prediction's
+    ``better``, an ordering's first (best) value; none for a trend or an equivalence (which
+    predicts no winner)."""
     prediction = a.result.prediction if a.result else None
-    if prediction is None or prediction.kind == "trend":
+    if prediction is None or prediction.kind in ("trend", "equivalence"):
         return set()
-    return {repr(v) for v in prediction.compared}
+    if prediction.kind == "pairwise":
+        return {repr(prediction.better)}
+    return {repr(prediction.compared[0])} if prediction.compared else set()
 
 
 def measured_table(a) -> Table:
-    """Per configuration, ranked by the metric (★: a configuration the prediction names):
+    """Per configuration, ranked by the metric (★: what the prediction says should win):
     mean ± the seeds' std, the evaluation's resampling SE, which spread dominates, the 95 %
     t interval on the effective variance, the seeds."""
     marked = _predicted(a)
@@ -56,11 +53,11 @@ def measured_table(a) -> Table:
     for rank, (_, row) in enumerate(_ranked(a).iterrows(), start=1):
         star = " ★" if parameter in row and repr(row[parameter]) in marked else ""
         rows.append((f"{rank}{star}", *(fmt(row[c]) for c in a.by), str(row["n"]),
-                     f"{fmt(row['mean'])} ± {fmt(row['std'])}", fmt(row["se_sample"]), _dominant(row),
-                     f"[{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]",
+                     fmt_pm(row["mean"], row["std"]), fmt(row["se_sample"], uncertainty=row["se_sample"]),
+                     _dominant(row), fmt_interval(row["ci_low"], row["ci_high"]),
                      ", ".join(fmt(s) for s in row["seeds"]) or "–"))
     better = "higher" if known_goal(a.metric) == MAXIMIZE else "lower"
-    return Table((f"rank ({better} is better)", *a.by, "n", f"{a.metric} mean ± std (seeds)",
+    return Table((f"rank ({better} is better; ★ predicted to win)", *a.by, "n", f"{a.metric} mean ± std (seeds)",
                   "resampling SE", "larger spread", "95 % interval (t)", "seeds"), tuple(rows))
 
 
@@ -69,9 +66,9 @@ def _pair_row(c, j) -> tuple:
     ratio = (d["ratio"], *d["ratio_ci95"]) if "ratio" in d else (math.nan,) * 3
     settle = d.get("seeds_needed") if j.verdict == "inconclusive" else None
     return (f"{c.first} vs {c.second}", c.context or "–",
-            f"{fmt(d['diff'])} {_interval(d['diff_ci95'])}",
-            f"{fmt(ratio[0])} {_interval(ratio[1:])}", fmt(d["hedges_g"], 3),
-            fmt_p(c.p_expected), fmt_p(c.p_opposite), fmt(d["mdd"]),
+            fmt_interval(*d["diff_ci95"], estimate=d["diff"]),
+            fmt_interval(*ratio[1:], estimate=ratio[0]), fmt(d["hedges_g"], 2),
+            fmt_p(c.p_expected), fmt_p(c.p_opposite), fmt(d["mdd"], 2),
             (f"~{settle}" if settle else ("> 1000 (≈ no difference)" if j.verdict == "inconclusive" else "–")),
             j.verdict)
 
@@ -90,7 +87,7 @@ def comparisons_table(a) -> Table | None:
         else:  # trend
             d = c.details
             rows.append((f"{c.first} vs {c.second} (trend)", c.context or "–", fmt(d.get("diff")), "–",
-                         f"ρ = {fmt(d['rho'], 3)}, τ = {fmt(d['tau'], 3)}", fmt_p(c.p_expected),
+                         f"ρ = {fmt(d['rho'], 2)}, τ = {fmt(d['tau'], 2)}", fmt_p(c.p_expected),
                          fmt_p(c.p_opposite), "–", "–", j.verdict))
     return Table(("comparison (first predicted better/greater)", "context",
                   "difference first − second [95 %]", "ratio [95 %]", "Hedges' g",

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from contracts.record import FAILED, FINISHED, RUNNING
+from contracts.record import FAILED, RUNNING
 from contracts.sweep import SweepSpec
 from lgm.evaluation.registry import HEADLINE_KEY
 
 from analysis.curves import OverTraining, over_training
 from analysis.errors import SweepSpecError
-from analysis.load import load_runs, load_sweep_spec, usable_runs
+from analysis.load import (has_status, is_set_aside, is_usable, load_runs, load_sweep_spec,
+                           usable_runs)
 from analysis.observations import observations
 from analysis.rating.analysis import SweepRatings, rate_sweep
 from analysis.rating.store import source_ratings
@@ -66,11 +67,10 @@ class SweepAnalysis:
 
 def run_counts(runs: pd.DataFrame) -> dict:
     """finished (comparable), failed, running and set-aside run counts."""
-    finished = runs["status"] == FINISHED
-    return {"finished": int((finished & runs["set_aside"].isna()).sum()),
-            "failed": int((runs["status"] == FAILED).sum()),
-            "running": int((runs["status"] == RUNNING).sum()),
-            "set aside": int((finished & runs["set_aside"].notna()).sum()),
+    return {"finished": int(is_usable(runs).sum()),
+            "failed": int(has_status(runs, FAILED).sum()),
+            "running": int(has_status(runs, RUNNING).sum()),
+            "set aside": int(is_set_aside(runs).sum()),
             "total": int(len(runs))}
 
 

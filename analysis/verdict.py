@@ -41,6 +41,7 @@ from contracts.sweep import Prediction
 from analysis.comparisons import (Comparison, comparisons, config_label, numeric, select_value,
                                   table_columns)
 from analysis.inference import ALPHA, MIN_SEEDS
+from analysis.numbers import fmt, fmt_interval, fmt_p
 from analysis.stats import finite_values, holm, summarize
 
 __all__ = ["ALPHA", "MIN_SEEDS", "VERDICTS", "NO_DIFFERENCE", "Comparison", "Judgement",
@@ -69,16 +70,12 @@ class QuestionResult:
     reason: str = ""
 
 
-def _fmt_p(p: float) -> str:
-    return "n/a" if not math.isfinite(p) else (f"{p:.2g}" if p < 0.001 else f"{p:.3f}")
-
-
 def _numbers(c: Comparison) -> str:
-    text = (f"{c.test} p = {_fmt_p(c.p_expected)} ({'margin test' if c.expected_sign == 0 else 'predicted direction'}), "
-            f"p = {_fmt_p(c.p_opposite)} ({'a difference' if c.expected_sign == 0 else 'opposite'})")
+    text = (f"{c.test} p = {fmt_p(c.p_expected)} ({'margin test' if c.expected_sign == 0 else 'predicted direction'}), "
+            f"p = {fmt_p(c.p_opposite)} ({'a difference' if c.expected_sign == 0 else 'opposite'})")
     low, high = c.details.get("diff_ci90", (math.nan, math.nan))
     if c.margin is not None and math.isfinite(low):
-        text += f"; 90 % interval of the difference [{low:.3g}, {high:.3g}] vs ±{c.margin:.3g}"
+        text += f"; 90 % interval of the difference {fmt_interval(low, high)} vs ±{fmt(c.margin, 3)}"
     return text
 
 
@@ -93,14 +90,14 @@ def judge(c: Comparison, *, alpha: float = ALPHA, min_seeds: int = MIN_SEEDS) ->
         if c.p_opposite < alpha:
             return Judgement("contradicted", f"{where}: a measurable difference; {numbers}")
         if c.equivalent:
-            return Judgement("supported", f"{where}: {NO_DIFFERENCE} within ±{c.margin:.3g}, as predicted; {numbers}")
+            return Judgement("supported", f"{where}: {NO_DIFFERENCE} within ±{fmt(c.margin, 3)}, as predicted; {numbers}")
         return Judgement("inconclusive", f"{where}: neither a difference nor equivalence shown; {numbers}")
     if c.p_expected < alpha:
         return Judgement("supported", f"{where}: as predicted; {numbers}")
     if c.p_opposite < alpha:
         return Judgement("contradicted", f"{where}: opposite to the prediction; {numbers}")
     if c.equivalent:
-        return Judgement(NO_DIFFERENCE, f"{where}: no difference beyond ±{c.margin:.3g}; {numbers}")
+        return Judgement(NO_DIFFERENCE, f"{where}: no difference beyond ±{fmt(c.margin, 3)}; {numbers}")
     return Judgement("inconclusive", f"{where}: no significant difference; {numbers}{_to_settle(c)}")
 
 

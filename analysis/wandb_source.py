@@ -30,7 +30,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from contracts.record import (FAILED, FINISHED, HISTORY_FILE, IMAGE_FILES, RUNNING, STATUSES,
-                              table_row)
+                              STEP_KEY, table_row)
 
 from analysis.errors import AnalysisError, RunSourceError, SweepSpecError
 
@@ -40,7 +40,6 @@ WANDB_STATES = {"finished": FINISHED, "running": RUNNING, "pending": RUNNING,
                 "preempting": RUNNING, "crashed": FAILED, "failed": FAILED,
                 "killed": FAILED, "preempted": FAILED}
 _NO_SWEEP = "(no sweep)"
-STEP_KEY = "train/step"
 
 
 def _api_errors() -> tuple:

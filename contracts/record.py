@@ -28,7 +28,7 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["RECORD_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "WEIGHTS_FILE", "SWEEP_FILE",
+__all__ = ["STEP_KEY", "TRAIN_SECONDS_KEY", "EVAL_SECONDS_KEY", "RECORD_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "WEIGHTS_FILE", "SWEEP_FILE",
            "LOG_FILE", "WANDB_DIR", "IMAGE_FILES", "COPIES_FILE", "SAMPLES_ARRAY_FILE",
            "RATINGS_FILE", "STATUSES", "RUNNING", "FINISHED", "FAILED",
            "FIELDS", "REQUIRED", "META_COLUMNS", "RecordError", "run_id", "wandb_id",
@@ -54,6 +54,13 @@ SAMPLES_ARRAY_FILE = "samples.npz"
 # At a runs folder's root: one JSON line per blind rating of the runs' samples (append-only;
 # written by `python -m analysis rate`, read by the report; the study never touches it).
 RATINGS_FILE = "ratings.jsonl"
+
+# The history's step and training-time keys: W&B plots everything against STEP_KEY; every
+# curve point and the summary carry TRAIN_SECONDS_KEY (training loop time only, checkpointed
+# with the run: ``lgm.train.TrainClock``) and the summary EVAL_SECONDS_KEY.
+STEP_KEY = "train/step"
+TRAIN_SECONDS_KEY = "time/train_s"
+EVAL_SECONDS_KEY = "time/eval_s"
 
 STATUSES = ("running", "finished", "failed")
 RUNNING, FINISHED, FAILED = STATUSES

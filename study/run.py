@@ -22,8 +22,9 @@ import sys
 import traceback
 from pathlib import Path
 
-from contracts.record import (FAILED, FINISHED, HISTORY_FILE, RECORD_FILE, History, new_record,
-                              read_record, utc_now, write_json_atomic)
+from contracts.record import (EVAL_SECONDS_KEY, FAILED, FINISHED, HISTORY_FILE, RECORD_FILE,
+                              STEP_KEY, TRAIN_SECONDS_KEY, History, new_record, read_record,
+                              utc_now, write_json_atomic)
 from lgm.evaluation.registry import CURVE_NAMESPACE
 from lgm.train import TrainClock
 from study.config import (FIELD_NAMES, ConfigError, RunConfig, check_device, parse_value,
@@ -131,7 +132,7 @@ class Recorder:
         self.history.append(step, metrics)
         self.record["step"] = step
         self.record["summary"].update(metrics)
-        self.record["summary"]["time/train_s"] = train_seconds
+        self.record["summary"][TRAIN_SECONDS_KEY] = train_seconds
         self.write()
 
     def on_curve(self, step: int, metrics: dict) -> None:
@@ -148,7 +149,7 @@ class Recorder:
         for entry in self.history.entries():
             summary.update({k: v for k, v in entry.items() if k != "step"})
         summary.update(outcome.eval_metrics)
-        summary.update({"time/train_s": outcome.train_seconds, "time/eval_s": outcome.eval_seconds})
+        summary.update({TRAIN_SECONDS_KEY: outcome.train_seconds, EVAL_SECONDS_KEY: outcome.eval_seconds})
         return summary
 
     def finish(self, outcome, summary: dict) -> None:
@@ -167,9 +168,9 @@ class Logger:
 
     def __init__(self, recorder: Recorder, wandb_run, clock: TrainClock):
         self.recorder, self.wandb_run, self.clock = recorder, wandb_run, clock
-        wandb_run.define_metric("train/step")
+        wandb_run.define_metric(STEP_KEY)
         for prefix in ("train/*", "eval/*", f"{CURVE_PREFIX}*", "time/*", "images/*"):
-            wandb_run.define_metric(prefix, step_metric="train/step")
+            wandb_run.define_metric(prefix, step_metric=STEP_KEY)
 
     def start(self, kept: list[dict]) -> None:
         """A fresh W&B run of a resumed study run replays the history kept on disk."""
@@ -179,21 +180,21 @@ class Logger:
     def on_step(self, step: int, metrics: dict) -> None:
         """``lgm.train`` callback: history line and record update, then the W&B point."""
         self.recorder.on_step(step, metrics, self.clock.seconds)
-        self.wandb_run.log({**metrics, "train/step": step})
+        self.wandb_run.log({**metrics, STEP_KEY: step})
 
     def on_curve(self, step: int, train_seconds: float, evaluate_point) -> None:
         """A curve point: evaluated unless a killed attempt already recorded it."""
         if step in self.recorder.curve_done:
             return
-        metrics = {**evaluate_point(), "time/train_s": train_seconds}
+        metrics = {**evaluate_point(), TRAIN_SECONDS_KEY: train_seconds}
         self.recorder.on_curve(step, metrics)
-        self.wandb_run.log({**metrics, "train/step": step})
+        self.wandb_run.log({**metrics, STEP_KEY: step})
 
     def replay(self, entries: list[dict]) -> None:
         """Log history entries (from history.jsonl) as W&B points against train/step."""
         for entry in entries:
             values = {k: v for k, v in entry.items() if k != "step"}
-            self.wandb_run.log({**values, "train/step": entry["step"]})
+            self.wandb_run.log({**values, STEP_KEY: entry["step"]})
 
     def finish(self, outcome, summary: dict) -> None:
         from study.wandb_io import log_images
@@ -201,7 +202,7 @@ class Logger:
         record = self.recorder.record
         log_images(self.wandb_run, outcome.images, self.recorder.run_dir, step=outcome.step,
                    caption=record["run_id"])
-        self.wandb_run.log({**outcome.eval_metrics, "train/step": outcome.step})
+        self.wandb_run.log({**outcome.eval_metrics, STEP_KEY: outcome.step})
         self.wandb_run.summary.update({**summary, "code_version": record["code_version"],
                                        "run_id": record["run_id"], "sweep": record["sweep"]})
 

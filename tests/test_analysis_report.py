@@ -200,3 +200,22 @@ def test_notebook_executes_against_the_fixture(study, monkeypatch):
     text = "".join(o.get("text", "") for o in outputs)
     assert "27 runs" in text and "Verdict: supported" in text and "Welch t" in text
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_the_report_opens_with_the_answers(report):
+    md, html = report["md"], report["html"]
+    answers, reading, run = md.index("## Answers"), md.index("## How to read this"), md.index("## What was run")
+    assert answers < reading < run < md.index("## Sweep `")
+    first = md[answers:reading]
+    assert "`gan_scaling` —" in first and "**supported**" in first and "Weight: holds over seeds" in first
+    # the rule in full is folded away: <details> in HTML (and in GitHub-flavoured Markdown)
+    assert "<details><summary>The verdict rule in full</summary>" in html
+    assert html.index("<h2>Answers</h2>") < html.index("<details>")
+
+
+def test_the_star_marks_what_the_prediction_says_should_win(report):
+    section = _section(report["md"], "gan_scaling")
+    rows = [line for line in section.splitlines() if line.startswith("| 1") or line.startswith("| 2")]
+    starred = [line for line in rows if "★" in line.split("|")[1]]
+    # pairwise: minus_one_one predicted better; zero_one carries no mark
+    assert len(starred) == 1 and "minus_one_one" in starred[0]

@@ -18,7 +18,8 @@ from lgm.images import uint8_grid
 
 from analysis.rating.analysis import SweepRatings
 from analysis.rating.statistics import ALPHA_ONE_SIDED, POWER, PRIOR, TIE_SCORE, judgments_needed
-from analysis.render import FigureBlock, Paragraph, Table, fmt
+from analysis.numbers import fmt
+from analysis.render import FigureBlock, Paragraph, Table
 
 __all__ = ["ratings_blocks", "METHOD_TEXT", "MAX_DISAGREEMENTS"]
 
