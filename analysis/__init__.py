@@ -17,7 +17,7 @@ from contracts.sweep import Prediction, SweepSpec, parse_prediction, parse_sweep
 from analysis.errors import (AnalysisError, NoRunsError, NotLoggedInError, RunRecordError,
                              RunSourceError, SweepSpecError)
 from analysis.load import (COMPARABILITY_KEYS, config_columns, load_runs, load_sweep_spec,
-                           mark_comparable, read_history, usable_runs)
+                           mark_comparable, history_frame, usable_runs)
 from analysis.stats import (bootstrap_interval, cohen_d, hedges_g, holm, pairwise_test,
                             summarize, trend_test)
 from analysis.sweep_analysis import SweepAnalysis, analyse_source, analyse_sweep
@@ -26,7 +26,7 @@ from analysis.verdict import Comparison, evaluate_prediction, judge, overall_ver
 __all__ = [
     "AnalysisError", "NoRunsError", "NotLoggedInError", "RunRecordError", "RunSourceError",
     "SweepSpecError", "COMPARABILITY_KEYS", "config_columns", "load_runs", "load_sweep_spec",
-    "mark_comparable", "read_history", "usable_runs", "Prediction", "SweepSpec",
+    "mark_comparable", "history_frame", "usable_runs", "Prediction", "SweepSpec",
     "parse_prediction", "parse_sweep_config", "bootstrap_interval", "cohen_d", "hedges_g", "holm",
     "pairwise_test", "summarize", "trend_test", "SweepAnalysis", "analyse_source", "analyse_sweep",
     "Comparison", "evaluate_prediction", "judge", "overall_verdict",

@@ -35,7 +35,7 @@ from contracts.record import TRAIN_SECONDS_KEY
 from contracts.sweep import Prediction
 from lgm.evaluation.registry import CURVE_NAMESPACE, MAXIMIZE, known_goal, metric_name
 
-from analysis.load import read_history
+from analysis.load import history_frame
 from analysis.verdict import evaluate_prediction
 
 __all__ = ["STILL_IMPROVING", "CURVE_PREFIX", "curve_key", "curve_table", "PointVerdict",
@@ -70,7 +70,7 @@ def curve_table(runs: pd.DataFrame, *, by: list[str]) -> pd.DataFrame:
         path = run.get("history_path")
         if not isinstance(path, str):
             continue
-        points = _points(read_history(path))
+        points = _points(history_frame(path))
         total = len(points)
         for k, (_, point) in enumerate(points.iterrows(), start=1):
             rows.append({"run_id": run["run_id"], **{c: run[c] for c in by if c in run},

@@ -38,7 +38,7 @@ from lgm.evaluation.registry import PROVENANCE_KEYS
 from analysis.errors import NoRunsError, RunRecordError, RunSourceError, SweepSpecError
 
 __all__ = ["load_runs", "load_sweep_spec", "mark_comparable", "config_columns", "usable_runs",
-           "is_usable", "is_set_aside", "has_status", "read_history", "META_COLUMNS", "COMPARABILITY_KEYS"]
+           "is_usable", "is_set_aside", "has_status", "history_frame", "META_COLUMNS", "COMPARABILITY_KEYS"]
 
 # Numbers are compared only between runs that agree on these (the registry's provenance keys).
 COMPARABILITY_KEYS = PROVENANCE_KEYS
@@ -171,7 +171,7 @@ def load_runs(source, *, api=None, cache_dir=None) -> pd.DataFrame:
     return _table(rows, f"W&B {source}")
 
 
-def read_history(path) -> pd.DataFrame:
+def history_frame(path) -> pd.DataFrame:
     """A run's history.jsonl as a table (one row per logged step; "nan" strings → NaN).
 
     A last line without its newline is a write in progress (a running run) and is skipped.

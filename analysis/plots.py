@@ -23,7 +23,7 @@ from lgm.evaluation.registry import HEADLINE_KEY as RANK_METRIC
 from lgm.evaluation.registry import MINIMIZE, known_goal
 from lgm.images import uint8_grid
 
-from analysis.load import read_history
+from analysis.load import history_frame
 from analysis.numbers import fmt
 from analysis.stats import finite_values, summarize
 from analysis.comparisons import config_label
@@ -218,7 +218,7 @@ def training_curves(runs: pd.DataFrame, *, by: list[str], keys: list[str] | None
     if "history_path" not in runs:
         return None
     with_history = runs[runs["history_path"].notna()]
-    histories = {index: read_history(path) for index, path in with_history["history_path"].items()}
+    histories = {index: history_frame(path) for index, path in with_history["history_path"].items()}
     histories = {i: h for i, h in histories.items() if not h.empty and "step" in h}
     if not histories:
         return None

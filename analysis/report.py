@@ -26,7 +26,7 @@ from contracts.record import RUNNING, STEP_KEY
 from lgm.evaluation.registry import HEADLINE_KEY as RANK_METRIC
 
 from analysis.curves import STILL_IMPROVING, curve_table, describe_verdicts
-from analysis.load import has_status, read_history
+from analysis.load import has_status, history_frame
 from analysis.plots import (curve_figure, metric_scatter, metric_vs_parameter, sample_choices,
                             sample_grid, save_figure, training_curves)
 from analysis.rating.report import ratings_blocks
@@ -172,7 +172,7 @@ def _figure(fig, directory: Path | None, stem: str, caption: str, panel: dict) -
 def _history_keys(runs: pd.DataFrame, max_keys: int = 4) -> list:
     keys = set()
     for path in runs.get("history_path", pd.Series(dtype=object)).dropna():
-        keys |= {k for k in read_history(path).columns if k.startswith("train/")}
+        keys |= {k for k in history_frame(path).columns if k.startswith("train/")}
     return sorted(keys)[:max_keys]
 
 

@@ -112,7 +112,7 @@ class SweepSpec:
     parameters: dict = field(default_factory=dict)  # name -> values in file order (None: a distribution)
 
 
-def _fail(origin: str, message: str) -> SweepSpecError:
+def _error(origin: str, message: str) -> SweepSpecError:
     return SweepSpecError(f"{origin}: {message}")
 
 
@@ -138,44 +138,44 @@ def _check_keys(block: dict, kind: str, origin: str) -> None:
     required = PREDICTION_KINDS[kind]
     missing = [key for key in ("metric", *required) if block.get(key) is None]
     if missing:
-        raise _fail(origin, f"{_WHERE}: a {kind} prediction lacks {', '.join(missing)} "
+        raise _error(origin, f"{_WHERE}: a {kind} prediction lacks {', '.join(missing)} "
                             f"(required: metric, {', '.join(required)})")
     allowed = ("metric", "kind", *required, *OPTIONAL_KEYS[kind])
     unknown = sorted(set(block) - set(allowed))
     if unknown:
-        raise _fail(origin, f"{_WHERE}: a {kind} prediction has unknown key(s) "
+        raise _error(origin, f"{_WHERE}: a {kind} prediction has unknown key(s) "
                             f"{', '.join(unknown)}; allowed: {', '.join(allowed)}")
 
 
 def _check_metric(metric, kind: str, origin: str) -> str:
     if not isinstance(metric, str):
-        raise _fail(origin, f"{_WHERE}.metric: expected a metric key such as eval/fid, got {metric!r}")
+        raise _error(origin, f"{_WHERE}.metric: expected a metric key such as eval/fid, got {metric!r}")
     if kind in ("trend", "equivalence"):
         # About the raw value (a trend's sign, a difference's size): no direction needed,
         # but the key must exist.
         if metric.startswith(TRAIN_NAMESPACE) or registry.metric_name(metric) in registry.OUTPUTS:
             return metric
-        raise _fail(origin, f"{_WHERE}.metric: {metric!r} is not a registered metric nor a "
+        raise _error(origin, f"{_WHERE}.metric: {metric!r} is not a registered metric nor a "
                             f"{TRAIN_NAMESPACE}... curve; registered: "
                             f"{', '.join(sorted(registry.OUTPUTS))} (as eval/<name>)")
     try:
         registry.goal(metric)  # better/worse needs to know which way is better
     except ValueError as err:
-        raise _fail(origin, f"{_WHERE}.metric: {err}") from None
+        raise _error(origin, f"{_WHERE}.metric: {err}") from None
     return metric
 
 
 def _check_values(block: dict, kind: str, origin: str) -> tuple:
     if kind == "pairwise" and block["better"] == block["worse"]:
-        raise _fail(origin, f"{_WHERE}: a pairwise prediction compares {block['better']!r} with itself")
+        raise _error(origin, f"{_WHERE}: a pairwise prediction compares {block['better']!r} with itself")
     if kind == "trend" and block["direction"] not in TREND_DIRECTIONS:
-        raise _fail(origin, f"{_WHERE}.direction: {block['direction']!r} unknown; "
+        raise _error(origin, f"{_WHERE}.direction: {block['direction']!r} unknown; "
                             f"allowed: {', '.join(TREND_DIRECTIONS)}")
     key = {"ordering": "order", "equivalence": "values"}.get(kind)
     listed = tuple(block.get(key) or ()) if key else ()
     if key and (not isinstance(block[key], list) or len(listed) < 2
                 or len(set(map(repr, listed))) != len(listed)):
-        raise _fail(origin, f"{_WHERE}.{key}: an {kind} needs at least two distinct values, "
+        raise _error(origin, f"{_WHERE}.{key}: an {kind} needs at least two distinct values, "
                             f"got {block[key]!r}")
     if block.get("margin") is not None:
         _check_margin(block["margin"], origin)
@@ -185,15 +185,15 @@ def _check_values(block: dict, kind: str, origin: str) -> tuple:
 def _check_margin(margin, origin: str) -> None:
     """A positive number, or a percentage ``"x%"`` with 0 < x < 100."""
     if isinstance(margin, bool) or not isinstance(margin, (int, float, str)):
-        raise _fail(origin, f"{_WHERE}.margin: expected a positive number (metric units) or a "
+        raise _error(origin, f"{_WHERE}.margin: expected a positive number (metric units) or a "
                             f"percentage such as \"5%\", got {margin!r}")
     if isinstance(margin, str):
         match = _PERCENT.match(margin.strip())
         if match is None or not 0 < float(match["number"]) < 100:
-            raise _fail(origin, f"{_WHERE}.margin: {margin!r} is not a percentage in (0, 100) "
+            raise _error(origin, f"{_WHERE}.margin: {margin!r} is not a percentage in (0, 100) "
                                 f"such as \"5%\"")
     elif not (math.isfinite(margin) and margin > 0):
-        raise _fail(origin, f"{_WHERE}.margin: must be > 0, got {margin!r}")
+        raise _error(origin, f"{_WHERE}.margin: must be > 0, got {margin!r}")
 
 
 def _check_grid(prediction: Prediction, grid: dict, origin: str) -> None:
@@ -201,19 +201,19 @@ def _check_grid(prediction: Prediction, grid: dict, origin: str) -> None:
     parameter = prediction.parameter
     values = grid.get(parameter)
     if values is None or len(values) < 2:
-        raise _fail(origin, f"{_WHERE}.parameter: {parameter!r} must be a swept parameter with "
+        raise _error(origin, f"{_WHERE}.parameter: {parameter!r} must be a swept parameter with "
                             f"at least two values")
     compared = {"pairwise": (("better", prediction.better), ("worse", prediction.worse)),
                 "ordering": tuple(("order", v) for v in prediction.order),
                 "equivalence": tuple(("values", v) for v in prediction.values)}.get(prediction.kind, ())
     for key, value in compared:
         if value not in values:
-            raise _fail(origin, f"{_WHERE}.{key}: {value!r} is not one of {parameter}'s values {values}")
+            raise _error(origin, f"{_WHERE}.{key}: {value!r} is not one of {parameter}'s values {values}")
     if prediction.kind == "trend" and not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        raise _fail(origin, f"{_WHERE}.parameter: a trend needs numeric values, {parameter} has {values}")
+        raise _error(origin, f"{_WHERE}.parameter: a trend needs numeric values, {parameter} has {values}")
     if prediction.group_by is not None and prediction.group_by not in grid:
-        raise _fail(origin, f"{_WHERE}.group_by: {prediction.group_by!r} is not a parameter of "
+        raise _error(origin, f"{_WHERE}.group_by: {prediction.group_by!r} is not a parameter of "
                             f"this sweep; allowed: {', '.join(grid)}")
 
 
@@ -221,11 +221,11 @@ def parse_prediction(block, *, origin: str = "sweep", parameters: dict | None = 
     """Validate a ``prediction`` mapping; with ``parameters`` (from :func:`parameter_values`)
     also against the sweep's grid. Every problem names the key and the allowed values."""
     if not isinstance(block, dict):
-        raise _fail(origin, f"{_WHERE}: must be a mapping with metric, kind and parameter, "
+        raise _error(origin, f"{_WHERE}: must be a mapping with metric, kind and parameter, "
                             f"got {type(block).__name__}")
     kind = block.get("kind")
     if kind not in PREDICTION_KINDS:
-        raise _fail(origin, f"{_WHERE}.kind: {kind!r} unknown; allowed: {', '.join(PREDICTION_KINDS)}")
+        raise _error(origin, f"{_WHERE}.kind: {kind!r} unknown; allowed: {', '.join(PREDICTION_KINDS)}")
     _check_keys(block, kind, origin)
     metric = _check_metric(block["metric"], kind, origin)
     listed = _check_values(block, kind, origin)
@@ -248,21 +248,21 @@ def parse_prediction(block, *, origin: str = "sweep", parameters: dict | None = 
 def parse_description(description, *, origin: str = "sweep", parameters: dict | None = None) -> dict:
     """The ``description`` string → ``{question, expected, prediction: Prediction, note}``."""
     if not isinstance(description, str) or not description.strip():
-        raise _fail(origin, "description: missing; a sweep needs a 'description' block string "
+        raise _error(origin, "description: missing; a sweep needs a 'description' block string "
                             "holding question, expected and prediction (no 'description' found)")
     try:
         inner = yaml.safe_load(description)
     except yaml.YAMLError as err:
-        raise _fail(origin, f"description: not valid YAML inside the string: {err}") from None
+        raise _error(origin, f"description: not valid YAML inside the string: {err}") from None
     if not isinstance(inner, dict):
-        raise _fail(origin, "description: expected a mapping with question, expected, prediction")
+        raise _error(origin, "description: expected a mapping with question, expected, prediction")
     unknown = sorted(set(inner) - set(DESCRIPTION_KEYS))
     if unknown:
-        raise _fail(origin, f"description.{unknown[0]}: unknown key; allowed: {', '.join(DESCRIPTION_KEYS)}")
+        raise _error(origin, f"description.{unknown[0]}: unknown key; allowed: {', '.join(DESCRIPTION_KEYS)}")
     missing = [key for key in REQUIRED_DESCRIPTION_KEYS
                if inner.get(key) is None or (key != "prediction" and not str(inner[key]).strip())]
     if missing:
-        raise _fail(origin, f"description lacks {', '.join(missing)} (missing or empty)")
+        raise _error(origin, f"description lacks {', '.join(missing)} (missing or empty)")
     note = inner.get("note")
     return {"question": str(inner["question"]).strip(), "expected": str(inner["expected"]).strip(),
             "prediction": parse_prediction(inner["prediction"], origin=origin, parameters=parameters),
@@ -276,7 +276,7 @@ def _check_wandb_metric(metric, origin: str) -> str | None:
     name, wanted = str(metric["name"]), metric.get("goal")
     known = registry.known_goal(name)
     if wanted is not None and known is not None and wanted != known:
-        raise _fail(origin, f"metric.goal: {wanted!r} contradicts the registry ({name} is "
+        raise _error(origin, f"metric.goal: {wanted!r} contradicts the registry ({name} is "
                             f"better when you {known} it)")
     return name
 
@@ -284,7 +284,7 @@ def _check_wandb_metric(metric, origin: str) -> str | None:
 def parse_sweep_config(config, *, origin: str = "sweep") -> SweepSpec:
     """A W&B sweep config (the dict of a sweep YAML) → :class:`SweepSpec`, fully checked."""
     if not isinstance(config, dict):
-        raise _fail(origin, f"a sweep config must be a mapping, got {type(config).__name__}")
+        raise _error(origin, f"a sweep config must be a mapping, got {type(config).__name__}")
     grid = parameter_values(config.get("parameters"))
     parsed = parse_description(config.get("description"), origin=origin, parameters=grid)
     return SweepSpec(name=str(config.get("name") or origin), question=parsed["question"],

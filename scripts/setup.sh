@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
-# Set up everything on a fresh machine: Fashion-MNIST (Debian's package, where apt exists and
-# the files are missing), a virtual environment in .venv, the pinned requirements and the
-# optional extras (requirements-extras.txt).
+# Set up everything on a fresh machine: Fashion-MNIST and Chromium + ChromeDriver (Debian's
+# packages, where apt exists and they are missing), a virtual environment in .venv, the
+# pinned requirements and the optional extras (requirements-extras.txt).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null; then
-    echo "[setup] installing Debian's dataset-fashion-mnist"
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -q && $SUDO apt-get install -y -q dataset-fashion-mnist
+# System packages, where apt-get is available: Fashion-MNIST, and Chromium + ChromeDriver for
+# the rating page's browser test (tests/test_rating_browser.py), so `make test` runs the same
+# tests here as CI does. Without apt-get (or without root/sudo) they are skipped with a note.
+APT_PACKAGES=()
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || APT_PACKAGES+=(dataset-fashion-mnist)
+{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || APT_PACKAGES+=(chromium chromium-driver)
+if [ ${#APT_PACKAGES[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
+    if command -v apt-get >/dev/null && { [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; }; then
+        echo "[setup] installing Debian packages: ${APT_PACKAGES[*]}"
+        if ! { $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${APT_PACKAGES[@]}"; }; then
+            echo "[setup] error: apt-get could not install ${APT_PACKAGES[*]} (another apt running? no network?)" >&2
+            exit 1
+        fi
+    else
+        echo "[setup] note: cannot install ${APT_PACKAGES[*]} (no apt-get or no root): Fashion-MNIST" \
+             "must be found elsewhere (see README, Data) and the browser test will be skipped" >&2
+    fi
 fi
 
 PYTHON=${PYTHON:-python3.11}

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # analysis_fixtures, a
 from analysis_fixtures import (CLASSIFIER, OTHER_CLASSIFIER, FakeApi, eval_summary, make_study,  # noqa: E402
                                write_run)
 
-from analysis import load_runs, load_sweep_spec, mark_comparable, read_history  # noqa: E402
+from analysis import load_runs, load_sweep_spec, mark_comparable, history_frame  # noqa: E402
 from analysis.errors import NoRunsError, RunRecordError, RunSourceError, SweepSpecError  # noqa: E402
 from analysis.load import META_COLUMNS, config_columns  # noqa: E402
 
@@ -71,11 +71,11 @@ def test_sweep_spec_from_the_sweep_file(study):
 def test_history_reader_skips_a_partial_last_line(tmp_path):
     path = tmp_path / "history.jsonl"
     path.write_text('{"step": 1, "train/loss": 2.0}\n{"step": 2, "train/loss": NaN}\n{"step": 3, "tr')
-    history = read_history(path)
+    history = history_frame(path)
     assert history["step"].tolist() == [1, 2] and pd.isna(history["train/loss"][1])
     path.write_text('{"step": 1}\nnot json\n{"step": 3}\n')
     with pytest.raises(RunRecordError, match=":2: not a JSON object"):
-        read_history(path)
+        history_frame(path)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -190,7 +190,7 @@ def test_wandb_project_gives_the_same_table(study, runs, tmp_path):
     # ratings (python -m analysis rate) need a runs folder.
     assert left["samples_array_path"].notna().any() and right["samples_array_path"].isna().all()
     for run_id, path in right["history_path"].dropna().items():
-        pd.testing.assert_frame_equal(read_history(path), read_history(left.loc[run_id, "history_path"]),
+        pd.testing.assert_frame_equal(history_frame(path), history_frame(left.loc[run_id, "history_path"]),
                                       check_dtype=False)
 
 
