@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                                  resamples=args.resamples, seed=args.seed)
             print(f"wrote {paths['md']} and {paths['html']}")
         else:
-            from analysis.publish import publish
+            from analysis.report.wandb_report import publish
 
             print(publish(args.source, project=args.project, entity=args.entity,
                           cache_dir=args.cache, resamples=args.resamples, seed=args.seed))

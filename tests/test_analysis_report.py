@@ -166,7 +166,7 @@ def test_cli_usage_errors_exit_2(tmp_path):
 def test_wandb_report_object_is_built_offline(study, monkeypatch):
     import wandb_workspaces.reports.v2 as wr
 
-    from analysis.publish import build_wandb_report
+    from analysis.report.wandb_report import build_wandb_report
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     report = build_wandb_report(study, project="p", entity="e", resamples=200)

@@ -94,7 +94,7 @@ def _offline_ids(runs_dir: Path) -> set:
 def test_published_panels_select_the_wandb_runs_the_offline_runs_are(runs_dir, monkeypatch):
     import wandb_workspaces.reports.v2 as wr
 
-    from analysis.publish import build_wandb_report
+    from analysis.report.wandb_report import build_wandb_report
 
     records = [read_record(p.parent) for p in runs_dir.glob("*/*/record.json")]
     on_disk = _offline_ids(runs_dir)

@@ -19,7 +19,7 @@ from lgm.images import uint8_grid
 from analysis.rating.analysis import SweepRatings
 from analysis.rating.statistics import ALPHA_ONE_SIDED, POWER, PRIOR, TIE_SCORE, judgments_needed
 from analysis.numbers import fmt
-from analysis.render import FigureBlock, Paragraph, Table
+from analysis.report.blocks import FigureBlock, Paragraph, Table
 
 __all__ = ["ratings_blocks", "METHOD_TEXT", "MAX_DISAGREEMENTS"]
 
@@ -188,7 +188,7 @@ def _disagreement_blocks(r: SweepRatings, a, figures: Path | None, stem: str) ->
 def _pair_figure(left: str, right: str, caption: str, titles: tuple, figures: Path,
                  stem: str) -> FigureBlock:
     """Both runs' grids side by side, in the layout the rating page used."""
-    from analysis.plots import grid_pair, save_figure
+    from analysis.report.figures import grid_pair, save_figure
     from analysis.rating.images import load_samples, pair_arrays
 
     a, b, columns = pair_arrays(load_samples(left), load_samples(right), np.random.default_rng(0))

@@ -27,16 +27,16 @@ from lgm.evaluation.registry import HEADLINE_KEY as RANK_METRIC
 
 from analysis.curves import STILL_IMPROVING, curve_table, describe_verdicts
 from analysis.load import has_status, history_frame
-from analysis.plots import (curve_figure, metric_scatter, metric_vs_parameter, sample_choices,
-                            sample_grid, save_figure, training_curves)
-from analysis.rating.report import ratings_blocks
-from analysis.stats import RESAMPLES
 from analysis.numbers import fmt
-from analysis.render import (Bullets, Details, FigureBlock, Heading, Paragraph, Table, render_html,
-                             render_markdown)
-from analysis.sweep_analysis import SweepAnalysis, analyse_source, run_counts
-from analysis.report_tables import comparisons_table, measured_table, robustness_table
+from analysis.rating.report import ratings_blocks
+from analysis.report.blocks import (Bullets, Details, FigureBlock, Heading, Paragraph, Table,
+                                    render_html, render_markdown)
+from analysis.report.figures import (curve_figure, metric_scatter, metric_vs_parameter,
+                                     sample_choices, sample_grid, save_figure, training_curves)
+from analysis.report.tables import comparisons_table, measured_table, robustness_table
 from analysis.robustness import DOES_NOT_HOLD, HOLDS, NOT_MEASURED
+from analysis.stats import RESAMPLES
+from analysis.sweep_analysis import SweepAnalysis, analyse_source, run_counts
 from analysis.verdict import ALPHA, MIN_SEEDS, NO_DIFFERENCE
 
 __all__ = ["build_report", "report_blocks", "sweep_blocks", "header_blocks", "RULE_TEXT",

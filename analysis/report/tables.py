@@ -1,5 +1,5 @@
 """The report's tables of numbers: measured (ranked), comparisons (effect sizes, power) and
-robustness. Plain ``analysis.render.Table`` blocks; formatting only, the numbers come from
+robustness. Plain ``analysis.report.blocks.Table`` blocks; formatting only, the numbers come from
 ``analysis.verdict`` / ``analysis.comparisons`` / ``analysis.robustness``."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pandas as pd
 from lgm.evaluation.registry import MAXIMIZE, known_goal
 
 from analysis.numbers import fmt, fmt_interval, fmt_p, fmt_pm
-from analysis.render import Table
+from analysis.report.blocks import Table
 
 __all__ = ["measured_table", "comparisons_table", "robustness_table"]
 

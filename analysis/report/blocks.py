@@ -1,6 +1,6 @@
 """A report as a list of plain blocks, rendered to Markdown and to self-contained HTML.
 
-The same blocks become a W&B Report in :mod:`analysis.publish`, so every rendering says
+The same blocks become a W&B Report in :mod:`analysis.report.wandb_report`, so every rendering says
 the same thing. Inline markup is a tiny subset shared by all: ``**bold**`` and ``code``.
 The HTML embeds every image as a base64 ``data:`` URI and loads nothing from elsewhere.
 """

@@ -21,8 +21,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from analysis.errors import AnalysisError, NotLoggedInError
-from analysis.render import Bullets, Details, FigureBlock, Heading, Paragraph, Table, render_markdown
-from analysis.report import report_blocks
+from analysis.report.blocks import (Bullets, Details, FigureBlock, Heading, Paragraph, Table,
+                                    render_markdown)
+from analysis.report.document import report_blocks
 from analysis.stats import RESAMPLES
 from analysis.sweep_analysis import analyse_source
 
