@@ -257,6 +257,7 @@ def read_settle(sweep_dir: str | os.PathLike) -> dict | None:
 
 def write_settle(sweep_dir: str | os.PathLike, settle: dict) -> None:
     """Write ``DIR/<sweep>/settle.json`` atomically (a kill leaves the old or the new file)."""
+    Path(sweep_dir).mkdir(parents=True, exist_ok=True)
     write_json_atomic(Path(sweep_dir) / SETTLE_FILE, settle)
 
 
