@@ -20,11 +20,9 @@ of its current budget factor and seeds) and a *decision rule* says what to do
   sweep has had its last look. Then print, per open sweep, the step the rule asks for next
   and its estimated cost.
 
-Costs are estimated from the records of finished runs: seconds per training step
-(``time/train_s / train_steps``) and the rest of a run's wall-clock (its evaluations, curve
-points and start-up: the record's finished_at − started_at minus the training it did), per
-configuration; a round's wall-clock is its runs' sum over the workers (at least its longest
-run). Before each round the plan, its estimate and an ETA are printed.
+Costs are estimated from the records of finished runs (``study.settle_costs``: seconds per
+training step, and the rest of a run's wall-clock, per configuration). Before each round the
+plan, its estimate and an ETA are printed.
 
 Every round of a sweep is recorded in ``DIR/<sweep>/settle.json`` (``contracts.record``:
 atomic writes): what was added and why, the estimate and what it took, the verdict after it.
@@ -33,9 +31,10 @@ settle stopped by Ctrl-C or kill -9 resumes the planned round on the next call (
 are skipped, interrupted ones resume from their checkpoint) and never redoes a done round.
 
 Looks: the rule sees each analysis as one look (``look`` = 1, 2, ...) out of at most
-``max_looks`` = 1 + log2(max budget factor) + (max seeds − the sweep's seeds): every round
-doubles the factor or adds at least one seed, so no sweep is ever looked at more often, and
-the rule can spend its error rate over that many looks.
+``max_looks`` = 1 + log2(max budget factor) + 1 (when seeds may be added): every round
+doubles the factor or adds seeds, and seeds are added in one round only (as many as the rule
+asks for, up to ``--max-seeds``), so no sweep is ever looked at more often. Few looks matter:
+the rule spends its error rate over them (``analysis.settle_rule``).
 
 Imports: ``study`` never imports ``analysis`` — except here, lazily, inside functions: the
 loop closes here (runs → analysis → decision → runs). Nothing else in ``study`` does.
@@ -45,19 +44,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import math
-import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.record import (FINISHED, RecordError, read_record, read_settle, utc_now,
-                              write_settle)
-from study.budgets import steps_per_epoch
+from contracts.record import RecordError, read_settle, utc_now, write_settle
 from study.config import RunConfig
-from study.records import config_hash
-from study.reuse import find_extendable, find_finished
+from study.settle_costs import CostModel, describe_steps, minutes, plan_costs, wall_seconds
 from study.sweepfile import Sweep, enumerate_runs, load_sweep
 
 __all__ = ["Caps", "SettleError", "settle", "resolve_sweep_path", "max_looks", "DEFAULT_CAPS",
@@ -79,7 +73,7 @@ class Caps:
 
     max_minutes: float
     max_seeds: int = 8
-    max_budget_factor: int = 8
+    max_budget_factor: int = 4
 
     def check(self) -> None:
         if not (isinstance(self.max_minutes, (int, float)) and math.isfinite(self.max_minutes)
@@ -95,9 +89,10 @@ DEFAULT_CAPS = Caps(max_minutes=40.0)
 
 
 def max_looks(caps: Caps, initial_seeds: int) -> int:
-    """An upper bound on a sweep's analyses: round 0, one per doubling, one per added seed."""
+    """An upper bound on a sweep's analyses: round 0, one per doubling, one for added seeds
+    (seeds are added in one round at most)."""
     doublings = int(math.floor(math.log2(caps.max_budget_factor) + 1e-9))
-    return 1 + doublings + max(0, caps.max_seeds - initial_seeds)
+    return 1 + doublings + (1 if caps.max_seeds > initial_seeds else 0)
 
 
 def resolve_sweep_path(name_or_path: str) -> Path:
@@ -120,7 +115,7 @@ class SweepState:
     factor: int
     seeds: list
     record: dict
-    looks_left: int
+    initial_seeds: int  # the file's seeds per configuration
     closed: str | None = None  # why no further round: settled, a cap, no looks left
     decision: object = None
 
@@ -177,7 +172,7 @@ def _load_state(path: Path, out: Path, overrides: dict, caps: Caps) -> SweepStat
     prediction = sweep.spec.prediction
     compared = tuple(prediction.compared) if prediction.kind == "pairwise" else ()
     state = SweepState(sweep=sweep, parameters=parameters, compared=compared, factor=1,
-                       seeds=seeds, record={}, looks_left=max_looks(caps, len(seeds)))
+                       seeds=seeds, record={}, initial_seeds=len(seeds))
     try:
         state.configs()  # every configuration builds: a bad --set value is refused now
     except SweepFileError as err:
@@ -197,8 +192,6 @@ def _load_state(path: Path, out: Path, overrides: dict, caps: Caps) -> SweepStat
     if record["rounds"]:
         last = record["rounds"][-1]
         state.factor, state.seeds = int(last["budget_factor"]), list(last["seeds"])
-        done = sum(1 for r in record["rounds"] if r["status"] == "done")
-        state.looks_left = max(0, max_looks(caps, len(seeds)) - done)
     return state
 
 
@@ -226,137 +219,6 @@ def prepare(sweeps: list[str], out: Path, *, overrides: dict, caps: Caps) -> lis
     if len(set(names)) != len(names):
         raise SettleError(f"sweep names given twice: {', '.join(names)}")
     return states
-
-
-# --------------------------------------------------------------------------- costs
-
-def _key(config: RunConfig) -> str:
-    """A configuration apart from its seed and length: the unit step times are measured on."""
-    values = config.to_dict()
-    for name in ("seed", "budget_factor", "train_steps", "checkpoint_every", "device"):
-        values.pop(name, None)
-    return json.dumps(values, sort_keys=True)
-
-
-def _seconds_between(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    parse = lambda text: _dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
-    return (parse(end) - parse(start)).total_seconds()
-
-
-def _own_training(record: dict, run_dir: Path) -> float:
-    """The training this run did itself (an extension's clock includes the run it extends)."""
-    train = float(record["summary"].get("time/train_s") or 0.0)
-    if record.get("extends"):
-        try:
-            source = read_record((run_dir / record["extends"]).resolve()) or {}
-        except RecordError:
-            source = {}
-        train -= float((source.get("summary") or {}).get("time/train_s") or 0.0)
-    return max(0.0, train)
-
-
-@dataclass
-class CostModel:
-    """Seconds per training step and per run besides training, per configuration (``_key``),
-    measured from finished runs' records under ``out``."""
-
-    step_s: dict = field(default_factory=dict)
-    other_s: dict = field(default_factory=dict)
-
-    @classmethod
-    def measure(cls, out: Path) -> "CostModel":
-        model = cls()
-        for path in sorted(Path(out).glob("*/*/record.json")):
-            try:
-                record = read_record(path.parent)
-            except RecordError:
-                continue
-            if not record or record["status"] != FINISHED or record.get("reused_from"):
-                continue
-            model._add(record, path.parent)
-        return model
-
-    def _add(self, record: dict, run_dir: Path) -> None:
-        try:
-            key = _key(RunConfig.from_dict(record["config"]))
-        except ValueError:
-            return
-        train, steps = record["summary"].get("time/train_s"), record["config"].get("train_steps")
-        if train and steps:
-            self.step_s.setdefault(key, []).append(float(train) / steps)
-        attempts = record.get("attempts") or []
-        if len(attempts) == 1:  # a resumed run's timestamps do not measure one run
-            wall = _seconds_between(attempts[0].get("started_at"), record.get("finished_at"))
-            if wall is not None:
-                self.other_s.setdefault(key, []).append(max(0.0, wall - _own_training(record, run_dir)))
-
-    @staticmethod
-    def _median(table: dict, key: str) -> float:
-        values = table.get(key) or [v for vs in table.values() for v in vs]
-        return statistics.median(values) if values else 0.0
-
-    def run_seconds(self, config: RunConfig, new_steps: int) -> float:
-        key = _key(config)
-        return self._median(self.step_s, key) * new_steps + self._median(self.other_s, key)
-
-
-@dataclass
-class PlannedRun:
-    sweep: str
-    config: RunConfig
-    new_steps: int  # steps this run trains itself (fewer when it extends a shorter run)
-    seconds: float
-    extends: bool
-
-
-def plan_costs(states: list[SweepState], out: Path, model: CostModel) -> list[PlannedRun]:
-    """The runs the states' next round would train, each once (a configuration shared by two
-    sweeps, or finished already, costs nothing), with their estimated seconds."""
-    planned, seen = [], set()
-    for state in states:
-        for config in state.configs():
-            digest = config_hash(config)
-            if digest in seen:
-                continue
-            seen.add(digest)
-            run_dir = out / state.name / f"{state.name}-{digest}"
-            record = _safe_record(run_dir)
-            if (record or {}).get("status") == FINISHED or find_finished(out, digest, exclude=run_dir):
-                continue
-            shorter = find_extendable(out, config, exclude=run_dir)
-            done_steps = int((_safe_record(shorter) or {}).get("step") or 0) if shorter else 0
-            new_steps = config.train_steps - done_steps
-            planned.append(PlannedRun(state.name, config, new_steps,
-                                      model.run_seconds(config, new_steps), shorter is not None))
-    return planned
-
-
-def _safe_record(run_dir: Path | None) -> dict | None:
-    try:
-        return read_record(run_dir) if run_dir is not None else None
-    except RecordError:
-        return None
-
-
-def wall_seconds(planned: list[PlannedRun], workers: int) -> float:
-    """A round's wall-clock: per sweep (they run one after another) its runs' sum over the
-    workers, at least its longest run."""
-    total = 0.0
-    for name in dict.fromkeys(p.sweep for p in planned):
-        seconds = [p.seconds for p in planned if p.sweep == name]
-        total += max(max(seconds), sum(seconds) / workers)
-    return total
-
-
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min"
-
-
-def _describe_steps(config: RunConfig) -> str:
-    epochs = config.train_steps / steps_per_epoch(config.dataset, config.batch_size)
-    return f"{config.train_steps} steps ({epochs:.3g} epochs)"
 
 
 # --------------------------------------------------------------------------- one round
@@ -402,7 +264,7 @@ def _conclude(state: SweepState, out: Path, decide, caps: Caps) -> dict:
     returns what the round record keeps about it."""
     analysis = analyse(state, out)
     done = sum(1 for r in state.record["rounds"] if r["status"] == "done")
-    look, limit = max(1, done), max_looks(caps, len(_seed_values(state.sweep)))
+    look, limit = max(1, done), max_looks(caps, state.initial_seeds)
     if analysis is None:
         state.decision, state.closed = None, "no finished runs to analyse"
         return {"verdict": None, "settled": False, "look": look}
@@ -465,13 +327,16 @@ def _run_round(states: list[SweepState], out: Path, *, workers: int, runner, dec
 
 def _next(state: SweepState, caps: Caps | None) -> list[tuple[int, list, str]]:
     """What the rule's decision asks for, as (factor, seeds, what) variants, best first: the
-    whole request, then its extension alone, then its seeds alone; ``caps=None``: uncapped."""
+    whole request, then its extension alone, then its seeds alone; ``caps=None``: uncapped.
+    Seeds are added in one round only (see the module docstring on looks)."""
     decision, factor, seeds = state.decision, state.factor, list(state.seeds)
     longer = factor * GROWTH if getattr(decision, "extend", False) else factor
     if caps is not None and longer > caps.max_budget_factor:
         longer = factor
     wanted = int(getattr(decision, "add_seeds", 0) or 0)
-    room = wanted if caps is None else max(0, min(wanted, caps.max_seeds - len(seeds)))
+    if caps is not None:
+        wanted = 0 if len(seeds) > state.initial_seeds else min(wanted, caps.max_seeds - len(seeds))
+    room = max(0, wanted)
     more = seeds + list(range(max(seeds) + 1, max(seeds) + 1 + room))
     variants = []
     for f, s in ((longer, more), (longer, seeds), (factor, more)):
@@ -500,7 +365,7 @@ def _choose(states: list[SweepState], out: Path, *, caps: Caps, workers: int, le
             continue
         for factor, seeds, what in variants:
             moved = _moved(state, factor, seeds)
-            planned = plan_costs(accepted + [moved], out, model)
+            planned = plan_costs([(m.name, m.configs()) for m in accepted + [moved]], out, model)
             total = wall_seconds(planned, workers) if planned else 0.0
             if total <= left:
                 accepted.append(moved)
@@ -518,10 +383,10 @@ def _eta(seconds: float) -> str:
 
 def _print_plan(number: int, chosen, *, estimate: float, spent: float, caps: Caps, workers: int,
                 echo) -> None:
-    echo(f"== settle round {number}: estimated {_minutes(estimate)} on {workers} worker(s), "
-         f"ETA {_eta(estimate)}; spent {_minutes(spent)} of {caps.max_minutes:g} min ==")
+    echo(f"== settle round {number}: estimated {minutes(estimate)} on {workers} worker(s), "
+         f"ETA {_eta(estimate)}; spent {minutes(spent)} of {caps.max_minutes:g} min ==")
     for state, (factor, seeds, what), _ in chosen:
-        steps = sorted({(_label(state, c), _describe_steps(c)) for c in _moved(state, factor, seeds).configs()})
+        steps = sorted({(_label(state, c), describe_steps(c)) for c in _moved(state, factor, seeds).configs()})
         echo(f"  {state.name}: {what}: " + "; ".join(f"{label} {text}" for label, text in steps))
         echo(f"    why: {getattr(state.decision, 'reason', '')}")
 
@@ -538,9 +403,9 @@ def _what_would_settle(states: list[SweepState], out: Path, *, workers: int, mod
         variants = _next(state, None) if state.decision is not None else []
         if variants:
             factor, seeds, what = variants[0]
-            planned = plan_costs([_moved(state, factor, seeds)], out, model)
+            planned = plan_costs([(state.name, _moved(state, factor, seeds).configs())], out, model)
             cost = wall_seconds(planned, workers) if planned else 0.0
-            line += f"; next the rule asks for {what}: {len(planned)} run(s), about {_minutes(cost)}"
+            line += f"; next the rule asks for {what}: {len(planned)} run(s), about {minutes(cost)}"
         echo(line)
         state.record["open"] = line.strip()
         write_settle(out / state.name, state.record)
@@ -601,6 +466,6 @@ def settle(sweeps: list[str], out: str | Path, caps: Caps, *, overrides: dict | 
             return result
         code = max(code, result)
     echo(f"== settle: {sum(s.closed == 'settled' for s in states)} of {len(states)} settled in "
-         f"{_minutes(clock() - start)} ==")
+         f"{minutes(clock() - start)} ==")
     _what_would_settle(states, out, workers=workers, model=CostModel.measure(out), echo=echo)
     return code

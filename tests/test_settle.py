@@ -139,7 +139,7 @@ def test_only_the_open_question_is_extended_and_given_seeds(tmp_path, two):
     assert _factors_and_seeds(out, "beta") == ({(1, s) for s in (0, 1, 2)} | {(2, s) for s in range(5)})
     # the rule saw each state once, the runs of that state only, with the bound on looks
     bound = max_looks(Caps(60.0, 8, 8), 3)
-    assert bound == 1 + 3 + 5
+    assert bound == 1 + 3 + 1  # round 0, three doublings up to x8, one round of seeds
     assert sorted(log) == sorted([("alpha", 1, bound, [1], [0, 1, 2]), ("beta", 1, bound, [1], [0, 1, 2]),
                                   ("beta", 2, bound, [2], [0, 1, 2]), ("beta", 3, bound, [2], [0, 1, 2, 3, 4])])
     alpha, beta = read_settle(out / "alpha"), read_settle(out / "beta")
@@ -188,6 +188,17 @@ def test_caps_on_budget_factor_and_seeds(tmp_path, two):
     assert {f for f, _ in _factors_and_seeds(out, "alpha")} == {1, 2}  # x4 > 3
     assert {s for _, s in _factors_and_seeds(out, "beta")} == {0, 1, 2, 3}  # 9 asked, 4 allowed
     assert "more than the caps allow" in read_settle(out / "alpha")["open"]
+
+
+def test_seeds_are_added_in_one_round_only(tmp_path, two):
+    """A rule that asks for one more seed at every look gets one round of seeds: the looks
+    stay within max_looks (1 + 0 doublings + 1 seed round with --max-budget-factor 1)."""
+    out, log = tmp_path / "out", []
+    rule = scripted({"alpha": {1: (False, False, 1)}}, log)
+    assert _settle(out, [two[0]], rule, factor=1)[0] == 0
+    assert {s for _, s in _factors_and_seeds(out, "alpha")} == {0, 1, 2, 3}
+    assert [(entry[1], entry[2]) for entry in log] == [(1, 2), (2, 2)]
+    assert "last look (2 of 2)" in read_settle(out / "alpha")["open"]
 
 
 @pytest.mark.parametrize("argv, message", [
