@@ -35,7 +35,7 @@ __all__ = ["RECORD_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "WEIGHTS_FILE", "SW
            "FIELDS", "REQUIRED", "META_COLUMNS", "RecordError", "run_id", "wandb_id",
            "utc_now", "json_safe", "write_json_atomic", "new_record", "read_record",
            "check_record", "read_history", "History", "table_row", "record_paths",
-           "read_settle", "write_settle"]
+           "read_settle", "write_settle", "settled_state"]
 
 RECORD_FILE = "record.json"
 HISTORY_FILE = "history.jsonl"
@@ -253,6 +253,17 @@ def read_settle(sweep_dir: str | os.PathLike) -> dict | None:
     if not isinstance(settle, dict) or not isinstance(settle.get("rounds"), list):
         raise RecordError(f"{path}: a settle record must be an object with a 'rounds' list")
     return settle
+
+
+def settled_state(settle: dict | None) -> dict | None:
+    """The state a settled sweep's verdict is about: the last *done* round's
+    ``budget_factor`` and ``seeds`` (the runs to analyse; runs of earlier rounds stay on
+    disk), or None without a done round. A report analyses those runs only."""
+    done = [r for r in (settle or {}).get("rounds", []) if r.get("status") == "done"]
+    if not done:
+        return None
+    return {"budget_factor": int(done[-1]["budget_factor"]), "seeds": list(done[-1]["seeds"]),
+            "round": done[-1]["round"]}
 
 
 def write_settle(sweep_dir: str | os.PathLike, settle: dict) -> None:

@@ -243,10 +243,14 @@ def _rule():
 def analyse(state: SweepState, out: Path):
     """``analysis.sweeps.analyse_sweep`` of the state's runs: its compared configurations at
     its current budget factor and seeds (runs of earlier factors stay on disk, unanalysed)."""
+    from analysis.errors import NoRunsError
     from analysis.load import load_runs, load_sweep_spec
     from analysis.sweeps import analyse_sweep
 
-    runs = load_runs(out / state.name)
+    try:
+        runs = load_runs(out / state.name)
+    except NoRunsError:
+        return None
     factor = runs["budget_factor"].fillna(1) if "budget_factor" in runs else 1  # older records: 1
     keep = (factor == state.factor) & runs["seed"].isin(state.seeds)
     if state.compared:

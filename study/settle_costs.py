@@ -25,7 +25,7 @@ from study.records import config_hash
 from study.reuse import find_extendable, find_finished
 
 __all__ = ["CostModel", "PlannedRun", "plan_costs", "wall_seconds", "unit", "minutes",
-           "describe_steps"]
+           "describe_steps", "own_training", "wall_of"]
 
 
 def unit(config: RunConfig) -> str:
@@ -43,7 +43,7 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
     return (parse(end) - parse(start)).total_seconds()
 
 
-def _own_training(record: dict, run_dir: Path) -> float:
+def own_training(record: dict, run_dir: Path) -> float:
     """The training this run did itself (an extension's clock includes the run it extends)."""
     train = float(record["summary"].get("time/train_s") or 0.0)
     if record.get("extends"):
@@ -55,9 +55,18 @@ def _own_training(record: dict, run_dir: Path) -> float:
     return max(0.0, train)
 
 
+def wall_of(record: dict) -> float | None:
+    """A run's wall-clock from its record, when it finished in one attempt (a resumed run's
+    timestamps do not measure one run), else None."""
+    attempts = record.get("attempts") or []
+    if len(attempts) != 1:
+        return None
+    return _seconds_between(attempts[0].get("started_at"), record.get("finished_at"))
+
+
 @dataclass
 class CostModel:
-    """Seconds per training step and per run besides training, per configuration (``_key``),
+    """Seconds per training step and per run besides training, per configuration (:func:`unit`),
     measured from finished runs' records under ``out``."""
 
     step_s: dict = field(default_factory=dict)
@@ -84,11 +93,9 @@ class CostModel:
         train, steps = record["summary"].get("time/train_s"), record["config"].get("train_steps")
         if train and steps:
             self.step_s.setdefault(key, []).append(float(train) / steps)
-        attempts = record.get("attempts") or []
-        if len(attempts) == 1:  # a resumed run's timestamps do not measure one run
-            wall = _seconds_between(attempts[0].get("started_at"), record.get("finished_at"))
-            if wall is not None:
-                self.other_s.setdefault(key, []).append(max(0.0, wall - _own_training(record, run_dir)))
+        wall = wall_of(record)
+        if wall is not None:
+            self.other_s.setdefault(key, []).append(max(0.0, wall - own_training(record, run_dir)))
 
     @staticmethod
     def _median(table: dict, key: str) -> float:
