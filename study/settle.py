@@ -116,6 +116,7 @@ class SweepState:
     seeds: list
     record: dict
     initial_seeds: int  # the file's seeds per configuration
+    max_looks: int = 1  # fixed by the first settle call of the folder (settle.json)
     closed: str | None = None  # why no further round: settled, a cap, no looks left
     decision: object = None
 
@@ -188,7 +189,10 @@ def _load_state(path: Path, out: Path, overrides: dict, caps: Caps) -> SweepStat
                           f"{_sets(record.get('overrides', {}))}, now {_sets(overrides)}; use the "
                           f"same --set or another --out")
     record["caps"] = dataclasses.asdict(caps)
-    state.record = record
+    # The bound on looks is the procedure's: fixed when the sweep's settle began, whatever
+    # caps later calls give (more looks than the rule spent its error rate on would break it).
+    record.setdefault("max_looks", max_looks(caps, len(seeds)))
+    state.record, state.max_looks = record, int(record["max_looks"])
     if record["rounds"]:
         last = record["rounds"][-1]
         state.factor, state.seeds = int(last["budget_factor"]), list(last["seeds"])
@@ -268,7 +272,7 @@ def _conclude(state: SweepState, out: Path, decide, caps: Caps) -> dict:
     returns what the round record keeps about it."""
     analysis = analyse(state, out)
     done = sum(1 for r in state.record["rounds"] if r["status"] == "done")
-    look, limit = max(1, done), max_looks(caps, state.initial_seeds)
+    look, limit = max(1, done), state.max_looks
     if analysis is None:
         state.decision, state.closed = None, "no finished runs to analyse"
         return {"verdict": None, "settled": False, "look": look}
@@ -320,7 +324,8 @@ def _run_round(states: list[SweepState], out: Path, *, workers: int, runner, dec
         entry.update(status="done", seconds=round(seconds, 1), finished_at=utc_now())
         entry.update(_conclude(state, out, decide, caps))
         if entry["failed"] and not state.closed:
-            state.closed = f"{len(entry['failed'])} run(s) failed: see their run.log, then settle again"
+            state.closed = (f"{len(entry['failed'])} run(s) failed (see their run.log; "
+                            f"`python -m study sweep` with --retry-failed resumes them)")
         write_settle(out / state.name, state.record)
         echo(f"  {state.name}: {entry['verdict']}" + (" (settled)" if entry["settled"] else "")
              + (f" - {getattr(state.decision, 'reason', '')}" if state.decision else ""))
@@ -402,6 +407,8 @@ def _what_would_settle(states: list[SweepState], out: Path, *, workers: int, mod
         if state.closed == "settled":
             echo(f"  {state.name}: settled - {getattr(state.decision, 'verdict', '')} at budget "
                  f"x{state.factor} with {len(state.seeds)} seeds")
+            if state.record.pop("open", None) is not None:
+                write_settle(out / state.name, state.record)
             continue
         line = f"  {state.name}: open ({getattr(state.decision, 'verdict', None)}), stopped: {state.closed}"
         variants = _next(state, None) if state.decision is not None else []

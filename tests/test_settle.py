@@ -201,6 +201,20 @@ def test_seeds_are_added_in_one_round_only(tmp_path, two):
     assert "last look (2 of 2)" in read_settle(out / "alpha")["open"]
 
 
+def test_the_bound_on_looks_is_fixed_when_the_settle_began(tmp_path, two):
+    """Caps raised in a later call give more rounds room, not more looks: the rule spent its
+    error rate over the first call's bound (1 + 1 doubling + 1 seed round = 3)."""
+    out = tmp_path / "out"
+    rule = scripted({"alpha": {1: (False, True, 0)}})
+    assert _settle(out, [two[0]], rule, factor=2)[0] == 0
+    assert "more than the caps allow" in read_settle(out / "alpha")["open"]
+    assert _settle(out, [two[0]], rule, factor=8)[0] == 0
+    assert {f for f, _ in _factors_and_seeds(out, "alpha")} == {1, 2, 4}
+    settled = read_settle(out / "alpha")
+    assert settled["max_looks"] == 3 and "last look (3 of 3)" in settled["open"]
+    assert [r["round"] for r in settled["rounds"]] == [0, 1, 2]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--max-minutes", "0"], "--max-minutes must be a positive number"),
     (["--max-minutes", "5", "--max-seeds", "0"], "--max-seeds must be a positive integer"),
