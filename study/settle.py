@@ -267,7 +267,7 @@ def analyse(state: SweepState, out: Path):
 DECISION_FIELDS = ("settled", "verdict", "extend", "add_seeds", "reason", "procedure")
 
 
-def _conclude(state: SweepState, out: Path, decide, caps: Caps) -> dict:
+def _conclude(state: SweepState, out: Path, decide) -> dict:
     """Analyse the state, ask the rule, close the state when nothing more may be asked;
     returns what the round record keeps about it."""
     analysis = analyse(state, out)
@@ -302,8 +302,8 @@ def _round_entry(state: SweepState, *, added: str, why: str, estimate: float | N
             "planned_at": utc_now()}
 
 
-def _run_round(states: list[SweepState], out: Path, *, workers: int, runner, decide, caps: Caps,
-               clock, echo) -> int:
+def _run_round(states: list[SweepState], out: Path, *, workers: int, runner, decide, clock,
+               echo) -> int:
     """Run the planned rounds of ``states`` (their last record entry), analyse, record them
     done; returns 0, 1 (runs failed) or 130 (interrupted: the rounds stay planned)."""
     started, code = clock(), 0
@@ -322,7 +322,7 @@ def _run_round(states: list[SweepState], out: Path, *, workers: int, runner, dec
     for state in states:
         entry = state.record["rounds"][-1]
         entry.update(status="done", seconds=round(seconds, 1), finished_at=utc_now())
-        entry.update(_conclude(state, out, decide, caps))
+        entry.update(_conclude(state, out, decide))
         if entry["failed"] and not state.closed:
             state.closed = (f"{len(entry['failed'])} run(s) failed (see their run.log; "
                             f"`python -m study sweep` with --retry-failed resumes them)")
@@ -443,17 +443,19 @@ def settle(sweeps: list[str], out: str | Path, caps: Caps, *, overrides: dict | 
         if not state.record["rounds"]:
             state.record["rounds"].append(_round_entry(state, added="the sweep as written",
                                                        why="round 0", estimate=None))
-        else:
-            echo(f"resuming {state.name}'s round {state.record['rounds'][-1]['round']}")
+        else:  # its "seconds" will count this call's part of the round only
+            entry = state.record["rounds"][-1]
+            entry["resumed"] = int(entry.get("resumed", 0)) + 1
+            echo(f"resuming {state.name}'s round {entry['round']}")
         write_settle(out / state.name, state.record)
     if pending:
-        code = _run_round(pending, out, workers=workers, runner=runner, decide=decide, caps=caps,
+        code = _run_round(pending, out, workers=workers, runner=runner, decide=decide,
                           clock=clock, echo=echo)
         if code == 130:
             return code
     for state in states:
-        if state not in pending:
-            _conclude(state, out, decide, caps)
+        if not any(state is p for p in pending):  # its last round is done: look at it again
+            _conclude(state, out, decide)
     code = 0 if not pending else code
     while True:
         model = CostModel.measure(out)
@@ -472,7 +474,7 @@ def settle(sweeps: list[str], out: str | Path, caps: Caps, *, overrides: dict | 
             state.record["rounds"].append(_round_entry(state, added=what, why=why, estimate=estimate))
             write_settle(out / state.name, state.record)
         result = _run_round([s for s, _, _ in chosen], out, workers=workers, runner=runner,
-                            decide=decide, caps=caps, clock=clock, echo=echo)
+                            decide=decide, clock=clock, echo=echo)
         if result == 130:
             return result
         code = max(code, result)
