@@ -8,7 +8,7 @@ export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 OUT ?= out
 
-.PHONY: setup test demo study benchmarks
+.PHONY: setup test demo study benchmarks settle_benchmark
 setup:
 	bash scripts/setup.sh
 
@@ -30,3 +30,7 @@ benchmarks: setup
 	$(PY) benchmarks/curve_overhead.py
 	$(PY) benchmarks/memorisation.py
 	$(PY) benchmarks/study_overhead.py
+
+# The make study workload itself (about 40 minutes on 2 cores), timed into a fresh folder.
+settle_benchmark: setup
+	$(PY) benchmarks/settle_study.py --out $(OUT)/settle_benchmark

@@ -3,6 +3,7 @@
 Layout of a runs folder (written by ``study``, read by ``analysis``)::
 
     DIR/<sweep>/sweep.yaml                 the sweep file the runs came from
+    DIR/<sweep>/settle.json                the rounds of ``python -m study settle`` (if settled)
     DIR/<sweep>/<run_id>/record.json       rewritten atomically: at start, while training, at the end
     DIR/<sweep>/<run_id>/history.jsonl     one JSON object per logged step
     DIR/<sweep>/<run_id>/samples.png, samples.npz, reconstructions.png (VAEs), copies.png,
@@ -30,10 +31,11 @@ from pathlib import Path
 
 __all__ = ["STEP_KEY", "TRAIN_SECONDS_KEY", "EVAL_SECONDS_KEY", "RECORD_FILE", "HISTORY_FILE", "CHECKPOINT_FILE", "WEIGHTS_FILE", "SWEEP_FILE",
            "LOG_FILE", "WANDB_DIR", "IMAGE_FILES", "COPIES_FILE", "SAMPLES_ARRAY_FILE",
-           "RATINGS_FILE", "STATUSES", "RUNNING", "FINISHED", "FAILED",
+           "RATINGS_FILE", "SETTLE_FILE", "STATUSES", "RUNNING", "FINISHED", "FAILED",
            "FIELDS", "REQUIRED", "META_COLUMNS", "RecordError", "run_id", "wandb_id",
            "utc_now", "json_safe", "write_json_atomic", "new_record", "read_record",
-           "check_record", "read_history", "History", "table_row", "record_paths"]
+           "check_record", "read_history", "History", "table_row", "record_paths",
+           "read_settle", "write_settle", "settled_state"]
 
 RECORD_FILE = "record.json"
 HISTORY_FILE = "history.jsonl"
@@ -54,6 +56,11 @@ SAMPLES_ARRAY_FILE = "samples.npz"
 # At a runs folder's root: one JSON line per blind rating of the runs' samples (append-only;
 # written by `python -m analysis rate`, read by the report; the study never touches it).
 RATINGS_FILE = "ratings.jsonl"
+# DIR/<sweep>/settle.json: what `python -m study settle` did to the sweep, round by round
+# (written by study.settle, read by the report): {"sweep", "caps", "rounds": [round, ...]},
+# each round {"round", "status" planned|done, "budget_factor", "seeds", "added", "why",
+# "estimate_s", "seconds", "verdict", "settled", "provisional", ...}.
+SETTLE_FILE = "settle.json"
 
 # The history's step and training-time keys: W&B plots everything against STEP_KEY; every
 # curve point and the summary carry TRAIN_SECONDS_KEY (training loop time only, checkpointed
@@ -68,15 +75,17 @@ RUNNING, FINISHED, FAILED = STATUSES
 # Every field of record.json, in the order written. "summary" holds the run's final numbers
 # (eval/..., the last train/... means, time/..., model/...); "images" maps an image name to
 # its file in the run folder; "attempts" lists each start (and the step it resumed from);
-# "reused_from" names the run folder whose finished result this record reuses (same config).
+# "reused_from" names the run folder whose finished result this record reuses (same config);
+# "extends" the run folder (relative) whose final training state this longer run continued
+# (the same config at a smaller budget_factor; study.reuse).
 FIELDS = ("run_id", "sweep", "config", "status", "reason", "traceback", "summary", "history",
           "images", "code_version", "code_dirty", "wandb_dir", "wandb_id", "started_at",
-          "finished_at", "step", "attempts", "reused_from")
+          "finished_at", "step", "attempts", "reused_from", "extends")
 REQUIRED = ("run_id", "sweep", "config", "status")
 
 # Columns of an analysis table row that are not config keys nor logged metrics.
 META_COLUMNS = ("run_id", "sweep", "status", "reason", "code_version", "started_at",
-                "finished_at", "run_dir", "wandb_id", "reused_from", "samples_path",
+                "finished_at", "run_dir", "wandb_id", "reused_from", "extends", "samples_path",
                 "reconstructions_path", "copies_path", "samples_array_path", "history_path",
                 "set_aside")
 _IMAGE_COLUMNS = {name: f"{name}_path" for name in IMAGE_FILES}
@@ -236,6 +245,40 @@ class History:
             f.write(json.dumps(json_safe({"step": step, **metrics})) + "\n")
 
 
+# --------------------------------------------------------------------------- settle rounds
+
+def read_settle(sweep_dir: str | os.PathLike) -> dict | None:
+    """``DIR/<sweep>/settle.json``, or None when the sweep was never settled; a broken file
+    is a :class:`RecordError` naming it."""
+    path = Path(sweep_dir) / SETTLE_FILE
+    if not path.exists():
+        return None
+    try:
+        settle = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise RecordError(f"{path}: cannot read the settle record ({err})") from err
+    if not isinstance(settle, dict) or not isinstance(settle.get("rounds"), list):
+        raise RecordError(f"{path}: a settle record must be an object with a 'rounds' list")
+    return settle
+
+
+def settled_state(settle: dict | None) -> dict | None:
+    """The state a settled sweep's verdict is about: the last *done* round's
+    ``budget_factor`` and ``seeds`` (the runs to analyse; runs of earlier rounds stay on
+    disk), or None without a done round. A report analyses those runs only."""
+    done = [r for r in (settle or {}).get("rounds", []) if r.get("status") == "done"]
+    if not done:
+        return None
+    return {"budget_factor": int(done[-1]["budget_factor"]), "seeds": list(done[-1]["seeds"]),
+            "round": done[-1]["round"]}
+
+
+def write_settle(sweep_dir: str | os.PathLike, settle: dict) -> None:
+    """Write ``DIR/<sweep>/settle.json`` atomically (a kill leaves the old or the new file)."""
+    Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+    write_json_atomic(Path(sweep_dir) / SETTLE_FILE, settle)
+
+
 # --------------------------------------------------------------------------- table rows
 
 def _scalar(value):
@@ -284,6 +327,7 @@ def table_row(record: dict, *, run_dir=None, origin="run") -> dict:
                started_at=record.get("started_at"), finished_at=record.get("finished_at"),
                run_dir=None if run_dir is None else str(run_dir),
                wandb_id=record.get("wandb_id"), reused_from=record.get("reused_from"),
+               extends=record.get("extends"),
                history_path=_existing(run_dir, record.get("history")), set_aside=None,
                samples_array_path=_existing(run_dir, SAMPLES_ARRAY_FILE),
                **{column: _existing(run_dir, images.get(name))

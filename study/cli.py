@@ -5,6 +5,9 @@
                           [--retry-failed] [--threads T] [--cold]        a whole sweep, locally
     python -m study validate FILE [FILE ...]                             check sweep files only
     python -m study export RUN_DIR --out FILE.npz|FOLDER                 a run's evaluation samples again
+    python -m study settle SWEEP... --out DIR --max-minutes M [--max-seeds S]
+                          [--max-budget-factor F] [--workers N] [--set key=value ...]
+                                                                         train longer / add seeds until settled
 
 Bad input gets one ``error:`` line naming the key or value (never a traceback) and a
 non-zero exit: 2 for usage errors, 1 for invalid sweep files and failed sweeps.
@@ -102,6 +105,45 @@ def _validate(argv: list[str]) -> int:
     return 1 if bad else 0
 
 
+def _settle_parser() -> argparse.ArgumentParser:
+    from study.settle import DEFAULT_CAPS
+
+    p = argparse.ArgumentParser(prog="python -m study settle",
+                                description="Run sweeps, then train longer and add seeds only where "
+                                            "the verdict is still open, until settled or a cap.")
+    p.add_argument("sweeps", nargs="+", metavar="SWEEP", help="sweep files, or names under sweeps/")
+    p.add_argument("--out", default="runs", help="root of the run folders (default runs)")
+    p.add_argument("--max-minutes", type=float, required=True,
+                   help="wall-clock this call may spend, base sweeps included")
+    p.add_argument("--max-seeds", type=int, default=DEFAULT_CAPS.max_seeds,
+                   help=f"seeds per configuration at most (default {DEFAULT_CAPS.max_seeds})")
+    p.add_argument("--max-budget-factor", type=int, default=DEFAULT_CAPS.max_budget_factor,
+                   help=f"longest budget, as a multiple of the sweep's (x2 per round; default "
+                        f"{DEFAULT_CAPS.max_budget_factor})")
+    p.add_argument("--workers", type=int, default=1, help="runs at the same time (default 1)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter in every run, e.g. --set budget=smoke")
+    return p
+
+
+def _settle(argv: list[str]) -> int:
+    from study.config import ConfigError
+    from study.settle import Caps, SettleError, settle
+
+    args = _settle_parser().parse_args(argv)
+    caps = Caps(max_minutes=args.max_minutes, max_seeds=args.max_seeds,
+                max_budget_factor=args.max_budget_factor)
+    try:
+        return settle(args.sweeps, args.out, caps, overrides=_parse_sets(args.set),
+                      workers=args.workers)
+    except (ConfigError, SettleError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("settle interrupted: run the same command again to resume its round", file=sys.stderr)
+        return 130
+
+
 def _export(argv: list[str]) -> int:
     from study.export import main as export_main
 
@@ -109,7 +151,8 @@ def _export(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    commands = {"run": None, "sweep": _sweep, "validate": _validate, "export": _export}
+    commands = {"run": None, "sweep": _sweep, "validate": _validate, "export": _export,
+                "settle": _settle}
     if not argv or argv[0] not in commands:
         print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2

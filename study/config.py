@@ -13,8 +13,11 @@ that do not apply to the run to ``None`` ("not applicable"), so a GAN's record n
 ``beta``. A value given for a field that does not apply is refused unless it equals the
 default of where it applies (so a sweep may fix ``likelihood: bernoulli`` while varying
 ``model``). ``budget`` fills ``train_steps`` and ``eval_samples`` (the amount of work) and
-``log_every`` / ``checkpoint_every`` (the cadence) when they are ``None``; a resolved config
-holds every setting the run uses, so nothing downstream reads the budget table again.
+``log_every`` / ``checkpoint_every`` (the cadence) when they are ``None``; ``budget_factor``
+(an integer, default 1) multiplies the budget's steps, so a longer run of the same
+experiment can continue a finished shorter one exactly (``study.reuse.find_extendable``). A
+resolved config holds every setting the run uses, so nothing downstream reads the budget
+table again.
 
 Every default is owned by the lgm component it configures and only read here: model sizes,
 likelihood settings and loss by ``VAEConfig`` / ``GANConfig`` / ``lgm.likelihoods``, the
@@ -47,7 +50,7 @@ from lgm.vae import VAE, VAEConfig
 from study.budgets import BUDGETS, CADENCES, budget_steps
 
 __all__ = ["ConfigError", "RunConfig", "FAMILY_DEFAULTS", "FIELD_NAMES", "IDENTITY_FIELDS",
-           "resolve", "parse_value", "resolve_device", "check_device"]
+           "HASHED_UNLESS", "resolve", "base_config", "parse_value", "resolve_device", "check_device"]
 
 MODELS = ("vae", "gan")
 MODEL_CLASSES = {"vae": VAE, "gan": GAN}
@@ -105,6 +108,9 @@ class RunConfig:
     beta2: float | None = field(default=None, metadata={"help": "Adam beta2 (0.999)"})
     batch_size: int = field(default=128, metadata={"help": "train batch size"})
     budget: str = field(default="quick", metadata={"help": "smoke | quick | full"})
+    budget_factor: int = field(default=1, metadata={
+        "help": "train the budget's steps times this integer (an exact extension of a finished "
+                "shorter run; needs train_steps unset)"})
     train_steps: int | None = field(default=None, metadata={"help": "train steps (default: from budget)"})
     eval_samples: int | None = field(default=None, metadata={"help": "generated samples for metrics (default: from budget)"})
     eval_points: int | None = field(default=None, metadata={
@@ -146,6 +152,9 @@ class RunConfig:
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(RunConfig))
 # The fields that define what a run computes (hashed into its id); see the module docstring.
 IDENTITY_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.metadata.get("identity", True))
+# Identity fields added after runs existed: hashed only when they differ from this value, so
+# the ids of runs made before the key existed (which ran at that value) stay valid.
+HASHED_UNLESS = {"budget_factor": 1}
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
 
@@ -240,7 +249,7 @@ def _check_values(c: RunConfig) -> None:
     if not _DEVICE.match(c.device):
         raise ConfigError("device", f"{c.device!r} is not allowed; allowed: auto, cpu, cuda, cuda:N")
     for key in ("latent_dim", "width", "batch_size", "train_steps", "log_every", "checkpoint_every",
-                "eval_points"):
+                "eval_points", "budget_factor"):
         _at_least(key, getattr(c, key), 1)
     _at_least("eval_samples", c.eval_samples, MIN_EVAL_SAMPLES)
     _at_least("curve_samples", c.curve_samples, MIN_EVAL_SAMPLES)
@@ -282,6 +291,7 @@ def _check_combinations(c: RunConfig) -> None:
             raise ConfigError(key, f"applies to model {family} only; for model {c.model} leave it "
                                    f"unset (or {default!r}), got {value!r}")
     _check_dataset_sizes(c)
+    _check_budget_factor(c)
     likelihood = c.likelihood or FAMILY_DEFAULTS["vae"]["likelihood"]
     for key, (owner, default) in LIKELIHOOD_KEYS.items():
         value = getattr(c, key)
@@ -289,6 +299,19 @@ def _check_combinations(c: RunConfig) -> None:
         if not applies and value is not None and value != default:
             raise ConfigError(key, f"applies to model vae with likelihood {owner} only (here model "
                                    f"{c.model}, likelihood {likelihood}); leave it unset, got {value!r}")
+
+
+def _check_budget_factor(c: RunConfig) -> None:
+    """A budget factor scales the named budget's steps; a fixed ``train_steps`` is accepted
+    only as that product (what ``resolve`` writes), since no budget is left to scale."""
+    if c.budget_factor == 1 or c.train_steps is None:
+        return
+    steps = c.budget_factor * budget_steps(c.budget, model=c.model, dataset=c.dataset,
+                                           batch_size=c.batch_size)
+    if c.train_steps != steps:
+        raise ConfigError("budget_factor", f"scales the budget's steps, but train_steps is fixed at "
+                                           f"{c.train_steps} (budget {c.budget} x {c.budget_factor} "
+                                           f"= {steps}); leave train_steps unset or budget_factor 1")
 
 
 def _check_sample_count(c: RunConfig, key: str, value: int, size: int, num_classes: int) -> None:
@@ -319,7 +342,9 @@ def resolve(config: RunConfig) -> RunConfig:
       not apply to the family (e.g. ``beta`` for a GAN, ``loss`` for a VAE) → ``None``.
     - ``sigma`` / ``scale_sharing``: their default for ``gaussian_fixed`` / ``gaussian_learned``
       VAEs, ``None`` otherwise.
-    - ``train_steps``: ``None`` → ``budget_steps(budget, model, dataset, batch_size)``;
+    - ``train_steps``: ``None`` → ``budget_factor × budget_steps(budget, model, dataset,
+      batch_size)`` (``budget_factor`` 2 trains twice the budget: an exact extension of the
+      run at factor 1, see ``study.reuse.find_extendable``);
       ``eval_samples``: ``None`` → the budget's ``eval_samples``;
     - ``log_every`` / ``checkpoint_every``: ``None`` → the budget's cadence
       (``study.budgets.CADENCES``), ``log_every`` capped at ``train_steps``;
@@ -342,8 +367,8 @@ def resolve(config: RunConfig) -> RunConfig:
         applies = config.model == "vae" and changes["likelihood"] == owner
         changes[key] = (default if value is None else value) if applies else None
     if config.train_steps is None:
-        changes["train_steps"] = budget_steps(config.budget, model=config.model,
-                                              dataset=config.dataset, batch_size=config.batch_size)
+        changes["train_steps"] = config.budget_factor * budget_steps(
+            config.budget, model=config.model, dataset=config.dataset, batch_size=config.batch_size)
     budget = BUDGETS[config.budget]
     for key in ("eval_samples", "eval_points", "curve_samples"):
         if getattr(config, key) is None:
@@ -356,6 +381,12 @@ def resolve(config: RunConfig) -> RunConfig:
     if config.checkpoint_every is None:
         changes["checkpoint_every"] = cadence.checkpoint_every
     return dataclasses.replace(config, **changes)
+
+
+def base_config(config: RunConfig, budget_factor: int) -> RunConfig:
+    """The resolved config of the same run at another ``budget_factor`` (its train steps
+    re-derived from the budget; every other setting, ``log_every`` included, kept)."""
+    return resolve(dataclasses.replace(config, budget_factor=budget_factor, train_steps=None))
 
 
 def _training_mode(config: RunConfig) -> dict:

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from contracts import record as contract
-from study.config import IDENTITY_FIELDS, RunConfig, resolve
+from study.config import HASHED_UNLESS, IDENTITY_FIELDS, RunConfig, resolve
 
 __all__ = ["run_id", "config_hash", "code_version"]
 
@@ -24,9 +24,13 @@ _REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def config_hash(config: RunConfig) -> str:
-    """10 hex digits of SHA-256 over the resolved config's identity fields (sorted JSON)."""
+    """10 hex digits of SHA-256 over the resolved config's identity fields (sorted JSON); a
+    field of ``HASHED_UNLESS`` at its old implicit value is left out (ids made before it
+    existed stay valid)."""
     values = resolve(config).to_dict()
-    blob = json.dumps({k: values[k] for k in IDENTITY_FIELDS}, sort_keys=True, separators=(",", ":"))
+    identity = {k: values[k] for k in IDENTITY_FIELDS
+                if not (k in HASHED_UNLESS and values[k] == HASHED_UNLESS[k])}
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 

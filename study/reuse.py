@@ -11,6 +11,18 @@ logged as its own W&B run of this sweep, tagged ``reused`` (history, images and 
 replayed from the stored result), so every W&B sweep view stays complete.
 
 Nothing here trains or evaluates; a reuse costs a file copy and a W&B run.
+
+Exact extension. A run whose ``budget_factor`` is larger than that of a finished run of the
+same configuration (every other identity field equal) *continues* it instead of starting
+over: a finished run keeps its final training state (``checkpoint.pt``: model, optimizers,
+RNG states, step, the open window of running means, the training clock), and ``lgm.train``
+resumes a checkpoint with a larger ``steps`` exactly, so the longer run trains only the
+extra steps and ends bit-identical to the same run trained from scratch
+(``tests/test_settle.py``). Its history starts as the shorter run's: the curve points it
+evaluated (at i/P of the shorter budget) and the ``train/...`` means on the ``log_every``
+grid (a budget's last step off that grid logged an early mean a from-scratch run does not
+have); the longer run adds its own points beyond them (i/P of the longer budget). Its record
+names the run it extends (``extends``), and its W&B run is tagged ``extended``.
 """
 
 from __future__ import annotations
@@ -20,18 +32,26 @@ import shutil
 from pathlib import Path
 
 from contracts.record import (CHECKPOINT_FILE, FINISHED, HISTORY_FILE, RECORD_FILE,
-                              SAMPLES_ARRAY_FILE, WEIGHTS_FILE, RecordError, read_record, utc_now)
+                              SAMPLES_ARRAY_FILE, WEIGHTS_FILE, History, RecordError, read_history,
+                              read_record, utc_now)
+from lgm.evaluation.registry import CURVE_NAMESPACE
+from study.config import RunConfig, base_config
+from study.records import config_hash as hash_of
 
-__all__ = ["REUSED_TAG", "find_finished", "copy_result", "reused_record"]
+__all__ = ["REUSED_TAG", "EXTENDED_TAG", "find_finished", "find_extendable", "start_extension",
+           "copy_result", "reused_record"]
 
 REUSED_TAG = "reused"
+EXTENDED_TAG = "extended"
 
 
-def find_finished(out: Path, config_hash: str, *, exclude: Path) -> Path | None:
+def find_finished(out: Path, config_hash: str, *, exclude: Path,
+                  with_file: str | None = None) -> Path | None:
     """A finished run folder with this config hash in any sweep under ``out``, else None.
 
     Runs that trained (``reused_from`` empty) are preferred over reuses of them; a folder
-    whose record cannot be read is passed over (its own sweep reports it).
+    whose record cannot be read is passed over (its own sweep reports it). ``with_file``:
+    only folders that hold that file (e.g. the final training state).
     """
     originals, reuses = [], []
     for record_path in sorted(Path(out).glob(f"*/*-{config_hash}/{RECORD_FILE}")):
@@ -42,10 +62,44 @@ def find_finished(out: Path, config_hash: str, *, exclude: Path) -> Path | None:
             record = read_record(folder)
         except RecordError:
             continue
+        if with_file is not None and not (folder / with_file).is_file():
+            continue
         if record and record["status"] == FINISHED:
             (reuses if record.get("reused_from") else originals).append(folder)
     found = originals + reuses
     return found[0] if found else None
+
+
+def find_extendable(out: Path, config: RunConfig, *, exclude: Path) -> Path | None:
+    """The finished run that ``config`` (resolved) can continue: the same configuration at
+    the largest smaller ``budget_factor`` whose final training state is kept, else None."""
+    for factor in range(config.budget_factor - 1, 0, -1):
+        found = find_finished(out, hash_of(base_config(config, factor)), exclude=exclude,
+                              with_file=CHECKPOINT_FILE)
+        if found is not None:
+            return found
+    return None
+
+
+def _prefix_history(source: Path, *, log_every: int) -> list[dict]:
+    """The shorter run's history as the longer run's first part: its curve points, and its
+    ``train/...`` means on the ``log_every`` grid (see the module docstring)."""
+    curve = f"{CURVE_NAMESPACE}/"
+    return [e for e in read_history(source / HISTORY_FILE)
+            if any(k.startswith(curve) for k in e) or e.get("step", 0) % log_every == 0]
+
+
+def start_extension(source: Path, target: Path, *, log_every: int) -> None:
+    """Make ``target`` (a fresh run folder) resume from ``source``'s final training state:
+    its history prefix first, the checkpoint last (atomically: a kill in between leaves no
+    checkpoint, and the next attempt starts the extension again)."""
+    history = History(target / HISTORY_FILE)
+    history.path.unlink(missing_ok=True)
+    for entry in _prefix_history(source, log_every=log_every):
+        history.append(entry["step"], {k: v for k, v in entry.items() if k != "step"})
+    tmp = target / f".{CHECKPOINT_FILE}.tmp"
+    shutil.copyfile(source / CHECKPOINT_FILE, tmp)
+    os.replace(tmp, target / CHECKPOINT_FILE)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -12,6 +12,9 @@ the reason), beside ``history.jsonl``, the images and the W&B run folder. A fold
 run already finished is left alone; one with a checkpoint resumes from it. A configuration
 already finished in another sweep under the same ``--out`` (same config hash) is not
 trained again: its result is reused (``study.reuse``) and logged as a W&B run of this sweep.
+A run with a larger ``budget_factor`` than a finished run of the same configuration
+continues that run's final training state (an exact extension, ``study.reuse``): its record
+says ``extends`` and its W&B run is tagged ``extended``.
 """
 
 from __future__ import annotations
@@ -22,15 +25,15 @@ import sys
 import traceback
 from pathlib import Path
 
-from contracts.record import (EVAL_SECONDS_KEY, FAILED, FINISHED, HISTORY_FILE, RECORD_FILE,
-                              STEP_KEY, TRAIN_SECONDS_KEY, History, new_record, read_record,
-                              utc_now, write_json_atomic)
+from contracts.record import (CHECKPOINT_FILE, EVAL_SECONDS_KEY, FAILED, FINISHED, HISTORY_FILE,
+                              RECORD_FILE, STEP_KEY, TRAIN_SECONDS_KEY, History, new_record,
+                              read_record, utc_now, write_json_atomic)
 from lgm.evaluation.registry import CURVE_NAMESPACE
 from lgm.train import TrainClock
 from study.config import (FIELD_NAMES, ConfigError, RunConfig, check_device, parse_value,
                           resolve, resolve_device)
 from study.records import code_version, config_hash, run_id
-from study.reuse import find_finished
+from study.reuse import EXTENDED_TAG, find_extendable, find_finished, start_extension
 
 __all__ = ["main", "parse_run_args", "usage", "RUN_OPTIONS", "RunLock", "AlreadyRunningError",
            "EXIT_FAILED", "EXIT_USAGE", "EXIT_BUSY", "EXIT_INTERRUPTED"]
@@ -103,7 +106,17 @@ class Recorder:
         commit, dirty = code_version()
         self.record = new_record(run=rid, sweep=sweep, config=config.to_dict(), code_version=commit,
                                  code_dirty=dirty, previous=previous)
+        if (run_dir / CHECKPOINT_FILE).exists():  # an interrupted extension goes on extending
+            self.record["extends"] = (previous or {}).get("extends")
         self.write()
+
+    def extend(self, source: Path, config: RunConfig) -> None:
+        """Start this run from ``source``'s final training state (``study.reuse``); the
+        record names it first, so a kill before the checkpoint is copied starts over."""
+        self.record["extends"] = os.path.relpath(source, self.run_dir)
+        self.record["attempts"][-1]["extends"] = self.record["extends"]
+        self.write()
+        start_extension(source, self.run_dir, log_every=config.log_every)
 
     def write(self) -> None:
         write_json_atomic(self.run_dir / RECORD_FILE, self.record)
@@ -203,8 +216,10 @@ class Logger:
         log_images(self.wandb_run, outcome.images, self.recorder.run_dir, step=outcome.step,
                    caption=record["run_id"])
         self.wandb_run.log({**outcome.eval_metrics, STEP_KEY: outcome.step})
+        extends = {"extends": record["extends"]} if record.get("extends") else {}
         self.wandb_run.summary.update({**summary, "code_version": record["code_version"],
-                                       "run_id": record["run_id"], "sweep": record["sweep"]})
+                                       "run_id": record["run_id"], "sweep": record["sweep"],
+                                       **extends})
 
 
 def _wandb_config(run) -> dict:
@@ -214,9 +229,10 @@ def _wandb_config(run) -> dict:
 def _start_wandb(recorder: Recorder, config: RunConfig, rid: str, sweep: str, run_dir: Path):
     from study.wandb_io import init_run, wandb_run_id
 
+    extended = [EXTENDED_TAG] if recorder.record.get("extends") else []
     return init_run(config=config.to_dict(), run_dir=run_dir, name=rid, sweep=sweep,
                     wandb_id=wandb_run_id(rid, recorder.previous_wandb_id),
-                    tags=[config.model, config.dataset, config.budget])
+                    tags=[config.model, config.dataset, config.budget, *extended])
 
 
 def _config_from_wandb(wb, requested: RunConfig) -> RunConfig:
@@ -339,7 +355,11 @@ def main(argv: list[str]) -> int:
     if previous and previous["status"] == FINISHED:
         print(f"already finished: {run_dir} (delete the folder to run it again)")
         return 0
-    source = find_finished(Path(options["out"]).resolve(), config_hash(config), exclude=run_dir)
+    out = Path(options["out"]).resolve()
+    source = find_finished(out, config_hash(config), exclude=run_dir)
+    shorter = None
+    if source is None and not (run_dir / CHECKPOINT_FILE).exists():
+        shorter = find_extendable(out, config, exclude=run_dir)
     _set_threads()
     try:
         with RunLock(run_dir):
@@ -351,6 +371,9 @@ def main(argv: list[str]) -> int:
                     print(f"error: reused {source}, but logging it to W&B failed: "
                           f"{type(err).__name__}: {err}", file=sys.stderr)
                     return EXIT_FAILED
+            if shorter is not None:
+                recorder.extend(shorter, config)
+                print(f"extending {shorter} ({read_record(shorter)['step']} steps) to {config.train_steps} steps")
             return _execute_logged(recorder, config, rid, sweep, run_dir)
     except AlreadyRunningError as err:
         print(f"error: {err}", file=sys.stderr)

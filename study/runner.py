@@ -36,7 +36,7 @@ from contracts.record import (CHECKPOINT_FILE, FAILED, FINISHED, LOG_FILE, RECOR
                               SWEEP_FILE, RecordError, read_record, utc_now, write_json_atomic)
 from study.config import RunConfig
 from study.records import config_hash, run_id
-from study.reuse import find_finished
+from study.reuse import find_extendable, find_finished
 from study.run import EXIT_BUSY, EXIT_INTERRUPTED
 from study.sweepfile import Sweep, enumerate_runs
 
@@ -53,14 +53,15 @@ class PlannedRun:
     run_id: str
     run_dir: Path
     previous: str | None  # status found on disk: None (new), running, finished, failed
-    action: str  # "run" | "resume" | "reuse" (finished in another sweep) | "skip"
-    source: Path | None = None  # the finished run folder a "reuse" copies
+    action: str  # "run" | "resume" | "reuse" (finished in another sweep) | "extend" | "skip"
+    source: Path | None = None  # the finished run folder a "reuse" copies or an "extend" continues
 
 
 @dataclass
 class SweepReport:
     done: list = field(default_factory=list)  # finished this time (trained or reused)
     reused: list = field(default_factory=list)  # of those, reused from another sweep
+    extended: list = field(default_factory=list)  # of those, continued from a shorter run
     failed: list = field(default_factory=list)  # (run_id, reason), this time
     skipped_finished: list = field(default_factory=list)
     skipped_failed: list = field(default_factory=list)  # failed earlier, not retried
@@ -77,6 +78,8 @@ class SweepReport:
         detail = []
         if self.reused:
             detail.append(f"{len(self.reused)} of the done reused from other sweeps")
+        if self.extended:
+            detail.append(f"{len(self.extended)} of the done extended from shorter runs")
         if self.skipped_finished:
             detail.append(f"{len(self.skipped_finished)} finished earlier")
         if self.skipped_failed:
@@ -121,7 +124,8 @@ def plan_runs(sweep: Sweep, out: Path, *, overrides: dict | None = None, limit: 
         elif status is not None or (run_dir / CHECKPOINT_FILE).exists():
             action = "resume"
         else:
-            action = "run"
+            source = find_extendable(out, config, exclude=run_dir)
+            action = "run" if source is None else "extend"  # the run program finds it too
         plans.append(PlannedRun(config, rid, run_dir, status, action, source))
     return plans
 
@@ -295,6 +299,8 @@ def _account(report: SweepReport, plan: PlannedRun, status: str, reason: str | N
         report.done.append(plan.run_id)
         if plan.action == "reuse":
             report.reused.append(plan.run_id)
+        if plan.action == "extend":
+            report.extended.append(plan.run_id)
     elif status == "interrupted":
         report.interrupted = True
     else:

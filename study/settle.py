@@ -1,0 +1,484 @@
+"""``python -m study settle``: spend training where a question's verdict is still open.
+
+    python -m study settle SWEEP... --out DIR --max-minutes M [--max-seeds S]
+                           [--max-budget-factor F] [--workers N] [--set KEY=VALUE ...]
+
+Round 0 runs each sweep as written (the local runner, as ``python -m study sweep``). Then,
+round by round, every open sweep is analysed (``analysis.sweep_analysis.analyse_sweep`` on the runs
+of its current budget factor and seeds) and a *decision rule* says what to do
+(``analysis.settle_rule.settle_decision``: settled, or extend, or add seeds):
+
+- extend: every compared configuration (for a pairwise prediction the two compared values
+  of its parameter, otherwise every value) is trained twice as long, all by the same factor,
+  so a comparison matched in wall-clock stays matched. A run at ``budget_factor`` 2F
+  continues the finished run at F from its final training state (``study.reuse``): only the
+  extra steps are trained.
+- add seeds: new seeds (after the largest one) for every compared configuration, at the
+  current factor.
+- stop when every sweep is settled, when the next round would pass ``--max-minutes`` (this
+  call's wall-clock, measured from its start) or a cap on seeds or budget factor, or when a
+  sweep has had its last look. Then print, per open sweep, the step the rule asks for next
+  and its estimated cost.
+
+Costs are estimated from the records of finished runs (``study.settle_costs``: seconds per
+training step, and the rest of a run's wall-clock, per configuration). Before each round the
+plan, its estimate and an ETA are printed.
+
+Every round of a sweep is recorded in ``DIR/<sweep>/settle.json`` (``contracts.record``:
+atomic writes): what was added and why, the estimate and what it took, the verdict after it.
+A round is written as ``planned`` before its runs start and ``done`` after its analysis, so a
+settle stopped by Ctrl-C or kill -9 resumes the planned round on the next call (finished runs
+are skipped, interrupted ones resume from their checkpoint) and never redoes a done round.
+
+Looks: the rule sees each analysis as one look (``look`` = 1, 2, ...) out of at most
+``max_looks`` = 1 + log2(max budget factor) + 1 (when seeds may be added): every round
+doubles the factor or adds seeds, and seeds are added in one round only (as many as the rule
+asks for, up to ``--max-seeds``), so no sweep is ever looked at more often. Few looks matter:
+the rule spends its error rate over them (``analysis.settle_rule``).
+
+Imports: ``study`` never imports ``analysis`` — except here, lazily, inside functions: the
+loop closes here (runs → analysis → decision → runs). Nothing else in ``study`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from contracts.record import RecordError, read_settle, utc_now, write_settle
+from study.config import RunConfig
+from study.settle_costs import CostModel, describe_steps, minutes, plan_costs, wall_seconds
+from study.sweepfile import Sweep, enumerate_runs, load_sweep
+
+__all__ = ["Caps", "SettleError", "settle", "resolve_sweep_path", "max_looks", "DEFAULT_CAPS",
+           "GROWTH"]
+
+GROWTH = 2  # an extension doubles the budget factor
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+_OWNED = ("budget_factor", "train_steps", "seed")  # set by settle, never by --set or the file
+
+
+class SettleError(ValueError):
+    """Bad settle input (a cap, a sweep, an option); refused before any training."""
+
+
+@dataclass(frozen=True)
+class Caps:
+    """What one settle call may spend: wall-clock minutes, seeds per configuration, and the
+    largest budget factor (×1, ×2, ×4, ... up to it)."""
+
+    max_minutes: float
+    max_seeds: int = 8
+    max_budget_factor: int = 4
+
+    def check(self) -> None:
+        if not (isinstance(self.max_minutes, (int, float)) and math.isfinite(self.max_minutes)
+                and self.max_minutes > 0):
+            raise SettleError(f"--max-minutes must be a positive number, got {self.max_minutes!r}")
+        for name in ("max_seeds", "max_budget_factor"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SettleError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+
+
+DEFAULT_CAPS = Caps(max_minutes=40.0)
+
+
+def max_looks(caps: Caps, initial_seeds: int) -> int:
+    """An upper bound on a sweep's analyses: round 0, one per doubling, one for added seeds
+    (seeds are added in one round at most)."""
+    doublings = int(math.floor(math.log2(caps.max_budget_factor) + 1e-9))
+    return 1 + doublings + (1 if caps.max_seeds > initial_seeds else 0)
+
+
+def resolve_sweep_path(name_or_path: str) -> Path:
+    """A sweep file path, or a name under the repository's ``sweeps/``."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    return _REPO_ROOT / "sweeps" / f"{name_or_path}.yaml"
+
+
+# --------------------------------------------------------------------------- sweeps
+
+@dataclass
+class SweepState:
+    """One sweep being settled: its current budget factor and seeds, its settle record."""
+
+    sweep: Sweep
+    parameters: dict  # the file's parameters with --set baked in (no seed, no budget_factor)
+    compared: tuple  # the prediction parameter's compared values (all when empty)
+    factor: int
+    seeds: list
+    record: dict
+    initial_seeds: int  # the file's seeds per configuration
+    max_looks: int = 1  # fixed by the first settle call of the folder (settle.json)
+    closed: str | None = None  # why no further round: settled, a cap, no looks left
+    decision: object = None
+
+    @property
+    def name(self) -> str:
+        return self.sweep.name
+
+    def round_sweep(self) -> Sweep:
+        """The sweep file as this state runs it: its compared configurations at the current
+        factor and seeds (run ids, W&B config and reuse as for any run of the sweep)."""
+        parameters = dict(self.parameters)
+        parameter = self.sweep.spec.prediction.parameter
+        if self.compared and "values" in parameters.get(parameter, {}):
+            parameters[parameter] = {"values": [v for v in parameters[parameter]["values"]
+                                                if v in self.compared]}
+        parameters["seed"] = {"values": list(self.seeds)}
+        parameters["budget_factor"] = {"value": self.factor}
+        return dataclasses.replace(self.sweep, parameters=parameters)
+
+    def configs(self) -> list[RunConfig]:
+        return enumerate_runs(self.round_sweep())
+
+
+def _seed_values(sweep: Sweep) -> list[int]:
+    spec = sweep.parameters["seed"]
+    values = spec["values"] if "values" in spec else [spec.get("value")]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise SettleError(f"{sweep.path}: parameters.seed: settle adds seeds after the largest "
+                          f"one, so seeds must be integers, got {values!r}")
+    return sorted(values)
+
+
+def _load_state(path: Path, out: Path, overrides: dict, caps: Caps) -> SweepState:
+    """Load and check one sweep for settling; resume its settle record if there is one."""
+    from study.sweepfile import SweepFileError
+
+    try:
+        sweep = load_sweep(path)
+    except SweepFileError as err:
+        raise SettleError(str(err)) from None
+    if sweep.method != "grid":
+        raise SettleError(f"{path}: method {sweep.method}: settle extends and adds seeds to a "
+                          f"grid's configurations; allowed: grid")
+    fixed = [k for k in _OWNED[:2] if k in sweep.parameters]
+    if fixed:
+        raise SettleError(f"{path}: parameters.{fixed[0]}: the budget is fixed, so settle cannot "
+                          f"extend it; use a named budget (budget: smoke|quick|full) without "
+                          f"train_steps or budget_factor")
+    if sweep.spec is None or sweep.spec.prediction is None:
+        raise SettleError(f"{path}: no prediction: settle needs a question it can test")
+    seeds = _seed_values(sweep)
+    parameters = {k: v for k, v in sweep.parameters.items() if k != "seed"}
+    parameters.update({k: {"value": v} for k, v in overrides.items()})
+    prediction = sweep.spec.prediction
+    compared = tuple(prediction.compared) if prediction.kind == "pairwise" else ()
+    state = SweepState(sweep=sweep, parameters=parameters, compared=compared, factor=1,
+                       seeds=seeds, record={}, initial_seeds=len(seeds))
+    try:
+        state.configs()  # every configuration builds: a bad --set value is refused now
+    except SweepFileError as err:
+        raise SettleError(str(err)) from None
+    try:
+        record = read_settle(out / sweep.name)
+    except RecordError as err:
+        raise SettleError(str(err)) from None
+    if record is None:
+        record = {"sweep": sweep.name, "file": str(path), "overrides": overrides, "rounds": []}
+    elif record.get("overrides", {}) != overrides:
+        raise SettleError(f"{out / sweep.name}: settled before with --set "
+                          f"{_sets(record.get('overrides', {}))}, now {_sets(overrides)}; use the "
+                          f"same --set or another --out")
+    record["caps"] = dataclasses.asdict(caps)
+    # The bound on looks is the procedure's: fixed when the sweep's settle began, whatever
+    # caps later calls give (more looks than the rule spent its error rate on would break it).
+    record.setdefault("max_looks", max_looks(caps, len(seeds)))
+    state.record, state.max_looks = record, int(record["max_looks"])
+    if record["rounds"]:
+        last = record["rounds"][-1]
+        state.factor, state.seeds = int(last["budget_factor"]), list(last["seeds"])
+    return state
+
+
+def _sets(overrides: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "(none)"
+
+
+def prepare(sweeps: list[str], out: Path, *, overrides: dict, caps: Caps) -> list[SweepState]:
+    """Every check before any training: caps, sweep files, --set, earlier settle records."""
+    caps.check()
+    if not sweeps:
+        raise SettleError("give at least one sweep (a file, or a name under sweeps/)")
+    owned = sorted(set(overrides) & set(_OWNED))
+    if owned:
+        raise SettleError(f"--set {owned[0]}: settle chooses budget_factor and seeds itself and "
+                          f"cannot extend a fixed train_steps; allowed: any other run key")
+    states = [_load_state(resolve_sweep_path(s), Path(out), overrides, caps) for s in sweeps]
+    for state in states:
+        prediction = state.sweep.spec.prediction
+        asked = sorted(set(overrides) & {prediction.parameter, prediction.group_by})
+        if asked:
+            raise SettleError(f"--set {asked[0]}: {state.name}'s question compares the values of "
+                              f"{asked[0]}; fixing it leaves nothing to compare")
+    names = [s.name for s in states]
+    if len(set(names)) != len(names):
+        raise SettleError(f"sweep names given twice: {', '.join(names)}")
+    return states
+
+
+# --------------------------------------------------------------------------- one round
+
+def _runner(sweep: Sweep, out: Path, *, workers: int):
+    """The one call of the local runner (an executor option passes through here)."""
+    from study.runner import run_sweep
+
+    return run_sweep(sweep, out, workers=workers)
+
+
+def _rule():
+    """The decision rule, imported lazily (see the module docstring)."""
+    try:
+        from analysis.settle_rule import settle_decision
+    except ImportError as err:
+        raise SettleError(f"the settle rule analysis.settle_rule.settle_decision is not "
+                          f"available ({err})") from None
+    return settle_decision
+
+
+def analyse(state: SweepState, out: Path):
+    """``analysis.sweep_analysis.analyse_sweep`` of the state's runs: its compared configurations at
+    its current budget factor and seeds (runs of earlier factors stay on disk, unanalysed)."""
+    from analysis.errors import NoRunsError
+    from analysis.load import load_runs, load_sweep_spec
+    from analysis.sweep_analysis import analyse_sweep
+
+    try:
+        runs = load_runs(out / state.name)
+    except NoRunsError:
+        return None
+    factor = runs["budget_factor"].fillna(1) if "budget_factor" in runs else 1  # older records: 1
+    keep = (factor == state.factor) & runs["seed"].isin(state.seeds)
+    if state.compared:
+        keep &= runs[state.sweep.spec.prediction.parameter].isin(state.compared)
+    if not keep.any():
+        return None
+    return analyse_sweep(runs[keep], load_sweep_spec(out, state.name))
+
+
+DECISION_FIELDS = ("settled", "verdict", "extend", "add_seeds", "reason", "procedure")
+
+
+def _conclude(state: SweepState, out: Path, decide) -> dict:
+    """Analyse the state, ask the rule, close the state when nothing more may be asked;
+    returns what the round record keeps about it."""
+    analysis = analyse(state, out)
+    done = sum(1 for r in state.record["rounds"] if r["status"] == "done")
+    look, limit = max(1, done), state.max_looks
+    if analysis is None:
+        state.decision, state.closed = None, "no finished runs to analyse"
+        return {"verdict": None, "settled": False, "look": look}
+    state.decision = decide(analysis, look=look, max_looks=limit)
+    decision = {k: getattr(state.decision, k, None) for k in DECISION_FIELDS}
+    if decision["settled"]:
+        state.closed = "settled"
+    elif look >= limit:
+        state.closed = f"last look ({look} of {limit})"
+    fixed = analysis.result.verdict if analysis.result is not None else None
+    return {"verdict": decision["verdict"], "settled": bool(decision["settled"]),
+            "provisional": bool(analysis.provisional), "fixed_design_verdict": fixed,
+            "decision": decision, "look": look, "max_looks": limit}
+
+
+def _label(state: SweepState, config: RunConfig) -> str:
+    prediction = state.sweep.spec.prediction
+    names = [n for n in (prediction.parameter, prediction.group_by) if n]
+    return ", ".join(f"{n}={getattr(config, n)}" for n in names)
+
+
+def _round_entry(state: SweepState, *, added: str, why: str, estimate: float | None) -> dict:
+    configs = state.configs()
+    return {"round": len(state.record["rounds"]), "status": "planned", "budget_factor": state.factor,
+            "seeds": list(state.seeds), "steps": {_label(state, c): c.train_steps for c in configs},
+            "runs": len(configs), "added": added, "why": why, "estimate_s": estimate,
+            "planned_at": utc_now()}
+
+
+def _run_round(states: list[SweepState], out: Path, *, workers: int, runner, decide, clock,
+               echo) -> int:
+    """Run the planned rounds of ``states`` (their last record entry), analyse, record them
+    done; returns 0, 1 (runs failed) or 130 (interrupted: the rounds stay planned)."""
+    started, code = clock(), 0
+    for state in states:
+        report = runner(state.round_sweep(), out, workers=workers)
+        echo(report.line(state.name, out))
+        entry = state.record["rounds"][-1]
+        entry["run_seconds"] = round(sum(report.run_seconds.values()), 1)
+        entry["trained"] = len(report.done) - len(report.reused)
+        entry["failed"] = [rid for rid, _ in report.failed] + list(report.skipped_failed)
+        if report.interrupted:
+            return 130
+        if entry["failed"]:
+            code = 1
+    seconds = clock() - started
+    for state in states:
+        entry = state.record["rounds"][-1]
+        entry.update(status="done", seconds=round(seconds, 1), finished_at=utc_now())
+        entry.update(_conclude(state, out, decide))
+        if entry["failed"] and not state.closed:
+            state.closed = (f"{len(entry['failed'])} run(s) failed (see their run.log; "
+                            f"`python -m study sweep` with --retry-failed resumes them)")
+        write_settle(out / state.name, state.record)
+        echo(f"  {state.name}: {entry['verdict']}" + (" (settled)" if entry["settled"] else "")
+             + (f" - {getattr(state.decision, 'reason', '')}" if state.decision else ""))
+    return code
+
+
+# --------------------------------------------------------------------------- the loop
+
+def _next(state: SweepState, caps: Caps | None) -> list[tuple[int, list, str]]:
+    """What the rule's decision asks for, as (factor, seeds, what) variants, best first: the
+    whole request, then its extension alone, then its seeds alone; ``caps=None``: uncapped.
+    Seeds are added in one round only (see the module docstring on looks)."""
+    decision, factor, seeds = state.decision, state.factor, list(state.seeds)
+    longer = factor * GROWTH if getattr(decision, "extend", False) else factor
+    if caps is not None and longer > caps.max_budget_factor:
+        longer = factor
+    wanted = int(getattr(decision, "add_seeds", 0) or 0)
+    if caps is not None:
+        wanted = 0 if len(seeds) > state.initial_seeds else min(wanted, caps.max_seeds - len(seeds))
+    room = max(0, wanted)
+    more = seeds + list(range(max(seeds) + 1, max(seeds) + 1 + room))
+    variants = []
+    for f, s in ((longer, more), (longer, seeds), (factor, more)):
+        if (f, s) != (factor, seeds) and (f, s) not in [(v[0], v[1]) for v in variants]:
+            parts = ([f"budget x{factor} -> x{f}"] if f != factor else []) + \
+                    ([f"seeds {len(seeds)} -> {len(s)}"] if len(s) != len(seeds) else [])
+            variants.append((f, s, ", ".join(parts)))
+    return variants
+
+
+def _moved(state: SweepState, factor: int, seeds: list) -> SweepState:
+    return dataclasses.replace(state, factor=factor, seeds=list(seeds))
+
+
+def _choose(states: list[SweepState], out: Path, *, caps: Caps, workers: int, left: float,
+            model: CostModel) -> list[tuple[SweepState, tuple, float]]:
+    """The next round: per open sweep the first variant of its request that fits the time
+    left beside those chosen before it; a sweep with none is closed (a cap)."""
+    chosen, accepted = [], []
+    for state in states:
+        variants = _next(state, caps)
+        if not variants:
+            state.closed = ("the rule asks for nothing more" if not _next(state, None) else
+                            f"the rule asks for more than the caps allow (--max-budget-factor "
+                            f"{caps.max_budget_factor}, --max-seeds {caps.max_seeds})")
+            continue
+        for factor, seeds, what in variants:
+            moved = _moved(state, factor, seeds)
+            planned = plan_costs([(m.name, m.configs()) for m in accepted + [moved]], out, model)
+            total = wall_seconds(planned, workers) if planned else 0.0
+            if total <= left:
+                accepted.append(moved)
+                chosen.append((state, (factor, seeds, what), total))
+                break
+        else:
+            state.closed = f"its next round does not fit in --max-minutes {caps.max_minutes:g}"
+    return chosen
+
+
+def _eta(seconds: float) -> str:
+    when = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=seconds)
+    return when.strftime("%H:%M UTC")
+
+
+def _print_plan(number: int, chosen, *, estimate: float, spent: float, caps: Caps, workers: int,
+                echo) -> None:
+    echo(f"== settle round {number}: estimated {minutes(estimate)} on {workers} worker(s), "
+         f"ETA {_eta(estimate)}; spent {minutes(spent)} of {caps.max_minutes:g} min ==")
+    for state, (factor, seeds, what), _ in chosen:
+        steps = sorted({(_label(state, c), describe_steps(c)) for c in _moved(state, factor, seeds).configs()})
+        echo(f"  {state.name}: {what}: " + "; ".join(f"{label} {text}" for label, text in steps))
+        echo(f"    why: {getattr(state.decision, 'reason', '')}")
+
+
+def _what_would_settle(states: list[SweepState], out: Path, *, workers: int, model: CostModel,
+                       echo) -> None:
+    """Per open sweep: why it stopped, and the rule's next request with its estimated cost."""
+    for state in states:
+        if state.closed == "settled":
+            echo(f"  {state.name}: settled - {getattr(state.decision, 'verdict', '')} at budget "
+                 f"x{state.factor} with {len(state.seeds)} seeds")
+            if state.record.pop("open", None) is not None:
+                write_settle(out / state.name, state.record)
+            continue
+        line = f"  {state.name}: open ({getattr(state.decision, 'verdict', None)}), stopped: {state.closed}"
+        variants = _next(state, None) if state.decision is not None else []
+        if variants:
+            factor, seeds, what = variants[0]
+            planned = plan_costs([(state.name, _moved(state, factor, seeds).configs())], out, model)
+            cost = wall_seconds(planned, workers) if planned else 0.0
+            line += f"; next the rule asks for {what}: {len(planned)} run(s), about {minutes(cost)}"
+        echo(line)
+        state.record["open"] = line.strip()
+        write_settle(out / state.name, state.record)
+
+
+def settle(sweeps: list[str], out: str | Path, caps: Caps, *, overrides: dict | None = None,
+           workers: int = 1, decide=None, runner=None, clock=time.monotonic, echo=print) -> int:
+    """Settle ``sweeps`` under ``out`` (see the module docstring); returns the exit status:
+    0, 1 when runs failed, 130 when interrupted (the next call resumes the round).
+
+    ``decide(analysis, look=, max_looks=)`` is the rule (default
+    ``analysis.settle_rule.settle_decision``); ``runner(sweep, out, workers=)`` runs a sweep
+    (default the local runner); ``clock()`` gives seconds (tests pass a fake one).
+    """
+    out = Path(out).resolve()
+    if workers < 1:
+        raise SettleError(f"--workers must be >= 1, got {workers}")
+    states = prepare(sweeps, out, overrides=dict(overrides or {}), caps=caps)
+    decide = decide or _rule()
+    runner = runner or _runner
+    start = clock()
+    pending = [s for s in states if not s.record["rounds"] or s.record["rounds"][-1]["status"] == "planned"]
+    for state in pending:
+        if not state.record["rounds"]:
+            state.record["rounds"].append(_round_entry(state, added="the sweep as written",
+                                                       why="round 0", estimate=None))
+        else:  # its "seconds" will count this call's part of the round only
+            entry = state.record["rounds"][-1]
+            entry["resumed"] = int(entry.get("resumed", 0)) + 1
+            echo(f"resuming {state.name}'s round {entry['round']}")
+        write_settle(out / state.name, state.record)
+    if pending:
+        code = _run_round(pending, out, workers=workers, runner=runner, decide=decide,
+                          clock=clock, echo=echo)
+        if code == 130:
+            return code
+    for state in states:
+        if not any(state is p for p in pending):  # its last round is done: look at it again
+            _conclude(state, out, decide)
+    code = 0 if not pending else code
+    while True:
+        model = CostModel.measure(out)
+        left = caps.max_minutes * 60 - (clock() - start)
+        chosen = _choose([s for s in states if not s.closed], out, caps=caps, workers=workers,
+                         left=left, model=model)
+        if not chosen:
+            break
+        estimate = max(total for _, _, total in chosen)
+        number = max(len(s.record["rounds"]) for s, _, _ in chosen)
+        _print_plan(number, chosen, estimate=estimate, spent=clock() - start, caps=caps,
+                    workers=workers, echo=echo)
+        for state, (factor, seeds, what), _ in chosen:
+            why = getattr(state.decision, "reason", "")
+            state.factor, state.seeds = factor, list(seeds)
+            state.record["rounds"].append(_round_entry(state, added=what, why=why, estimate=estimate))
+            write_settle(out / state.name, state.record)
+        result = _run_round([s for s, _, _ in chosen], out, workers=workers, runner=runner,
+                            decide=decide, clock=clock, echo=echo)
+        if result == 130:
+            return result
+        code = max(code, result)
+    echo(f"== settle: {sum(s.closed == 'settled' for s in states)} of {len(states)} settled in "
+         f"{minutes(clock() - start)} ==")
+    _what_would_settle(states, out, workers=workers, model=CostModel.measure(out), echo=echo)
+    return code
