@@ -31,14 +31,16 @@ import pandas as pd
 import yaml
 
 from contracts import record as contract
-from contracts.record import FINISHED, META_COLUMNS, RECORD_FILE, STATUSES, SWEEP_FILE
+from contracts.record import (FINISHED, META_COLUMNS, RECORD_FILE, SETTLE_FILE, STATUSES, SWEEP_FILE,
+                              read_settle, settled_state)
 from contracts.sweep import SweepSpec, parse_sweep_config
 from lgm.evaluation.registry import PROVENANCE_KEYS
 
 from analysis.errors import NoRunsError, RunRecordError, RunSourceError, SweepSpecError
 
 __all__ = ["load_runs", "load_sweep_spec", "mark_comparable", "config_columns", "usable_runs",
-           "is_usable", "is_set_aside", "has_status", "history_frame", "META_COLUMNS", "COMPARABILITY_KEYS"]
+           "is_usable", "is_set_aside", "has_status", "history_frame", "load_settle",
+           "budget_state", "at_budget", "META_COLUMNS", "COMPARABILITY_KEYS"]
 
 # Numbers are compared only between runs that agree on these (the registry's provenance keys).
 COMPARABILITY_KEYS = PROVENANCE_KEYS
@@ -203,6 +205,48 @@ def _folder_sweep_config(root: Path, sweep: str) -> tuple[dict, Path]:
             return config, own
     raise SweepSpecError(f"no {SWEEP_FILE} for sweep {sweep!r} under {root} "
                          f"(expected {nested})")
+
+
+def load_settle(source, sweep: str) -> dict | None:
+    """The rounds ``python -m study settle`` recorded for ``sweep`` (``DIR/<sweep>/settle.json``
+    or ``DIR/settle.json`` in the sweep's own folder); None when it was never settled or the
+    source is W&B (the rounds live in the runs folder)."""
+    if not _is_folder_source(source):
+        return None
+    root = Path(source).resolve()
+    for folder in (root / sweep, root):
+        if (folder / SETTLE_FILE).is_file():
+            return read_settle(folder)
+    return None
+
+
+def budget_state(runs: pd.DataFrame, settle: dict | None) -> dict | None:
+    """Which runs a sweep's verdict is about when it holds several budgets: the settled state
+    (the last done round's ``budget_factor`` and ``seeds``, ``contracts.record.settled_state``),
+    else the largest ``budget_factor`` present; None when the runs hold one budget only."""
+    state = settled_state(settle)
+    if state is not None:
+        return state
+    factors = _factors(runs)
+    if factors.nunique() <= 1:
+        return None
+    return {"budget_factor": int(factors.max()), "seeds": None, "round": None}
+
+
+def _factors(runs: pd.DataFrame) -> pd.Series:
+    # records written before budget_factor existed trained at the budget as named: factor 1
+    if "budget_factor" not in runs:
+        return pd.Series(1, index=runs.index)
+    return pd.to_numeric(runs["budget_factor"], errors="coerce").fillna(1).astype(int)
+
+
+def at_budget(runs: pd.DataFrame, *, budget_factor: int, seeds=None) -> pd.DataFrame:
+    """The runs of one budget state: trained ``budget_factor`` × the budget, with one of
+    ``seeds`` (all seeds when None). The settle loop and the report select with this."""
+    keep = _factors(runs) == int(budget_factor)
+    if seeds is not None:
+        keep &= runs["seed"].isin(list(seeds))
+    return runs[keep]
 
 
 def load_sweep_spec(source, sweep: str, *, api=None) -> SweepSpec:

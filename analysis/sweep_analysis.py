@@ -22,8 +22,8 @@ from lgm.evaluation.registry import HEADLINE_KEY
 
 from analysis.curves import OverTraining, over_training
 from analysis.errors import SweepSpecError
-from analysis.load import (has_status, is_set_aside, is_usable, load_runs, load_sweep_spec,
-                           usable_runs)
+from analysis.load import (at_budget, budget_state, has_status, is_set_aside, is_usable, load_runs,
+                           load_settle, load_sweep_spec, usable_runs)
 from analysis.observations import observations
 from analysis.rating.analysis import SweepRatings, rate_sweep
 from analysis.rating.store import source_ratings
@@ -54,6 +54,8 @@ class SweepAnalysis:
     over_training: OverTraining | None = None  # verdicts along the training curves
     robustness: list[Cell] = field(default_factory=list)  # how much weight the verdict bears
     ratings: SweepRatings | None = None  # blind ratings of this question (None: none yet)
+    settle: dict | None = None           # the rounds of `python -m study settle` (settle.json)
+    budget: dict | None = None           # the budget state analysed when runs hold several
 
     @property
     def provisional(self) -> bool:
@@ -75,16 +77,23 @@ def run_counts(runs: pd.DataFrame) -> dict:
 
 
 def analyse_sweep(runs: pd.DataFrame, spec: SweepSpec | None, *, spec_error: str | None = None,
-                  ratings: list = (), resamples: int = RESAMPLES, seed: int = 0) -> SweepAnalysis:
+                  ratings: list = (), settle: dict | None = None, resamples: int = RESAMPLES,
+                  seed: int = 0) -> SweepAnalysis:
     """Analyse the runs of one sweep against its spec (``None``: table and notes only).
 
     ``ratings``: rating lines of the runs folder (``analysis.rating.store.source_ratings``;
-    other sweeps' lines are ignored); ``resamples``/``seed``: their bootstrap.
+    other sweeps' lines are ignored); ``resamples``/``seed``: their bootstrap. ``settle``:
+    its settle.json; when the runs hold several budgets (a settled or extended sweep) only
+    the runs of the settled state — else of the largest budget — are analysed
+    (``analysis.load.budget_state``); the rounds themselves are the trajectory.
     """
     names = runs["sweep"].unique()
     if len(names) != 1:
         raise ValueError(f"analyse_sweep needs the runs of one sweep, got sweeps {sorted(names)}")
     name = str(names[0])
+    budget = budget_state(runs, settle)
+    if budget is not None:
+        runs = at_budget(runs, budget_factor=budget["budget_factor"], seeds=budget["seeds"])
     usable = usable_runs(runs)
     prediction = spec.prediction if spec else None
     by = table_columns(usable, prediction)
@@ -99,7 +108,8 @@ def analyse_sweep(runs: pd.DataFrame, spec: SweepSpec | None, *, spec_error: str
         table = summarize(usable, metric, by=by)
     analysis = SweepAnalysis(name=name, runs=runs, usable=usable, spec=spec, spec_error=spec_error,
                              result=result, table=table, metric=metric, by=by,
-                             notes=observations(runs, by=by), over_training=over)
+                             notes=observations(runs, by=by), over_training=over,
+                             settle=settle, budget=budget)
     mine = [entry for entry in ratings if entry.get("sweep") == name]
     if mine:
         analysis.ratings = rate_sweep(analysis, mine, resamples=resamples, seed=seed)
@@ -119,5 +129,6 @@ def analyse_source(source, *, api=None, cache_dir=None, resamples: int = RESAMPL
         except SweepSpecError as err:
             spec, error = None, str(err)
         analyses.append(analyse_sweep(group, spec, spec_error=error, ratings=ratings,
+                                      settle=load_settle(source, str(name)),
                                       resamples=resamples, seed=seed))
     return runs, analyses

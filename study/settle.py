@@ -248,20 +248,19 @@ def analyse(state: SweepState, out: Path):
     """``analysis.sweep_analysis.analyse_sweep`` of the state's runs: its compared configurations at
     its current budget factor and seeds (runs of earlier factors stay on disk, unanalysed)."""
     from analysis.errors import NoRunsError
-    from analysis.load import load_runs, load_sweep_spec
+    from analysis.load import at_budget, load_runs, load_sweep_spec
     from analysis.sweep_analysis import analyse_sweep
 
     try:
         runs = load_runs(out / state.name)
     except NoRunsError:
         return None
-    factor = runs["budget_factor"].fillna(1) if "budget_factor" in runs else 1  # older records: 1
-    keep = (factor == state.factor) & runs["seed"].isin(state.seeds)
+    runs = at_budget(runs, budget_factor=state.factor, seeds=state.seeds)
     if state.compared:
-        keep &= runs[state.sweep.spec.prediction.parameter].isin(state.compared)
-    if not keep.any():
+        runs = runs[runs[state.sweep.spec.prediction.parameter].isin(state.compared)]
+    if runs.empty:
         return None
-    return analyse_sweep(runs[keep], load_sweep_spec(out, state.name))
+    return analyse_sweep(runs, load_sweep_spec(out, state.name))
 
 
 DECISION_FIELDS = ("settled", "verdict", "extend", "add_seeds", "reason", "procedure")

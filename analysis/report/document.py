@@ -231,9 +231,52 @@ def _verdict_blocks(a: SweepAnalysis) -> list:
         blocks.append(Paragraph(f"**Verdict: {a.result.verdict}.**{flag} {a.result.reason}."))
         if a.result.judgements:
             blocks.append(Bullets(tuple(f"{j.verdict}: {j.reason}" for j in a.result.judgements)))
-        blocks += _over_training_blocks(a) + _robustness_blocks(a)
+        blocks += _settle_blocks(a) + _over_training_blocks(a) + _robustness_blocks(a)
     blocks += [Paragraph("**Other observations.**"), Bullets(tuple(a.notes))]
     return blocks
+
+
+def _seeds_text(seeds) -> str:
+    seeds = sorted(int(s) for s in seeds or ())
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ", ".join(map(str, seeds)) or "–"
+
+
+def settle_trajectory(settle: dict) -> str:
+    """The settle rounds in one sentence, e.g. ``contradicted at ×1; ×2 (the gap may close):
+    supported; ×4: supported, settled``."""
+    parts = []
+    for entry in (r for r in settle.get("rounds", []) if r.get("status") == "done"):
+        where = f"×{entry['budget_factor']}, {len(entry.get('seeds') or ())} seeds"
+        why = "" if not entry["round"] else f" ({entry.get('why') or entry.get('added')})"
+        verdict = entry.get("verdict") or "no verdict"
+        parts.append(f"{where}{why}: {verdict}" + (", **settled**" if entry.get("settled") else ""))
+    return "; then ".join(parts)
+
+
+def _settle_blocks(a: SweepAnalysis) -> list:
+    """What ``python -m study settle`` did: the trajectory, and which budget is analysed."""
+    if a.settle is None and a.budget is None:
+        return []
+    if a.settle is None:
+        return [Paragraph(f"**Budget analysed:** ×{a.budget['budget_factor']} (the largest among "
+                          f"the runs; runs at other budgets are not compared).")]
+    rounds = [r for r in a.settle.get("rounds", []) if r.get("status") == "done"]
+    rows = tuple((str(r["round"]), f"×{r['budget_factor']}", _seeds_text(r.get("seeds")),
+                  str(r.get("added") or "–"), str(r.get("why") or "–"), str(r.get("verdict") or "–"),
+                  "yes" if r.get("settled") else "no",
+                  fmt(round((r.get("seconds") or 0) / 60, 1))) for r in rounds)
+    procedure = next((r["decision"].get("procedure") for r in reversed(rounds)
+                      if isinstance(r.get("decision"), dict) and r["decision"].get("procedure")), None)
+    text = f"**Settled by `python -m study settle`:** {settle_trajectory(a.settle)}."
+    if a.budget is not None:
+        text += (f" The verdict above is about the runs of the last round (×{a.budget['budget_factor']}, "
+                 f"seeds {_seeds_text(a.budget['seeds'])}); earlier rounds' runs stay on disk.")
+    if procedure:
+        text += f" Decided by: {procedure}."
+    return [Paragraph(text), Table(("round", "budget", "seeds", "added", "why", "verdict after it",
+                                    "settled", "minutes"), rows)]
 
 
 def _over_training_blocks(a: SweepAnalysis) -> list:
