@@ -34,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from contracts.record import FINISHED, read_record, read_settle  # noqa: E402
+from contracts.record import (EVAL_SECONDS_KEY, FINISHED, read_record, read_settle,  # noqa: E402
+                              settled_state)
 from study.config import RunConfig, base_config  # noqa: E402
 from study.records import config_hash  # noqa: E402
 from study.settle_costs import CostModel, own_training, wall_of  # noqa: E402
@@ -63,7 +64,7 @@ def settle_cpu_seconds(out: Path, sweeps) -> float:
     for folder, record in _trained_runs(out, sweeps):
         train = own_training(record, folder)
         wall = wall_of(record)
-        rest = (wall - train) if wall is not None else float(record["summary"].get("time/eval_s") or 0)
+        rest = (wall - train) if wall is not None else float(record["summary"].get(EVAL_SECONDS_KEY) or 0)
         total += train + max(0.0, rest)
     return total
 
@@ -71,14 +72,13 @@ def settle_cpu_seconds(out: Path, sweeps) -> float:
 def fixed_cpu_seconds(out: Path, sweeps) -> tuple[float, int, int]:
     """Every compared configuration × the final seeds, from scratch at the largest factor
     reached; returns (seconds, runs, factor)."""
-    finals = {name: [r for r in read_settle(out / name)["rounds"] if r["status"] == "done"][-1]
-              for name in sweeps}
+    finals = {name: settled_state(read_settle(out / name)) for name in sweeps}
     factor = max(int(r["budget_factor"]) for r in finals.values())
     model, seen, total = CostModel.measure(out), set(), 0.0
     for name, final in finals.items():
         for folder in (out / name).glob(f"{name}-*"):
             record = read_record(folder)
-            if not record or record["config"].get("budget_factor", 1) != final["budget_factor"] \
+            if not record or (record["config"].get("budget_factor") or 1) != final["budget_factor"] \
                     or record["config"]["seed"] not in final["seeds"]:
                 continue
             config = base_config(RunConfig.from_dict(record["config"]), factor)

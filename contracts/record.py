@@ -33,7 +33,7 @@ __all__ = ["STEP_KEY", "TRAIN_SECONDS_KEY", "EVAL_SECONDS_KEY", "RECORD_FILE", "
            "LOG_FILE", "WANDB_DIR", "IMAGE_FILES", "COPIES_FILE", "SAMPLES_ARRAY_FILE",
            "RATINGS_FILE", "SETTLE_FILE", "STATUSES", "RUNNING", "FINISHED", "FAILED",
            "FIELDS", "REQUIRED", "META_COLUMNS", "RecordError", "run_id", "wandb_id",
-           "utc_now", "json_safe", "write_json_atomic", "new_record", "read_record",
+           "utc_now", "parse_utc", "json_safe", "write_json_atomic", "new_record", "read_record",
            "check_record", "read_history", "History", "table_row", "record_paths",
            "read_settle", "write_settle", "settled_state"]
 
@@ -108,8 +108,16 @@ def wandb_id(run: str) -> str:
     return f"{run}-{secrets.token_hex(3)}"
 
 
+_UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.timezone.utc).strftime(_UTC_FORMAT)
+
+
+def parse_utc(text: str) -> _dt.datetime:
+    """A time stamp written by :func:`utc_now` back as a datetime (UTC)."""
+    return _dt.datetime.strptime(text, _UTC_FORMAT).replace(tzinfo=_dt.timezone.utc)
 
 
 # --------------------------------------------------------------------------- files

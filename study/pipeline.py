@@ -3,8 +3,10 @@
 ``execute`` is what ``python -m study run`` wraps with logging; it can equally be called
 from a notebook. Checkpoints: ``lgm.train`` writes ``checkpoint.pt`` (model, optimizers,
 RNG states, step) in the run folder every ``checkpoint_every`` steps and resumes from it
-exactly; when the run has been evaluated the checkpoint is replaced by ``model.pt``, the
-final model weights only (a ``state_dict``, a few MB at most), enough to draw new samples.
+exactly; when the run has been evaluated its final weights are also written as ``model.pt``
+(a ``state_dict``, a few MB at most, enough to draw new samples), and the checkpoint is
+kept: the final training state a longer run of the same configuration continues from
+(``budget_factor``, ``study.settle``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
     python -m study settle SWEEP... --out DIR --max-minutes M [--max-seeds S]
                            [--max-budget-factor F] [--workers N] [--set KEY=VALUE ...]
 
-Round 0 runs each sweep as written (the local runner, as ``python -m study sweep``). Then,
+Round 0 runs each sweep's compared configurations (for a pairwise prediction its two values,
+otherwise the whole grid) with the local runner, as ``python -m study sweep`` would. Then,
 round by round, every open sweep is analysed (``analysis.sweep_analysis.analyse_sweep`` on the runs
 of its current budget factor and seeds) and a *decision rule* says what to do
 (``analysis.settle_rule.settle_decision``: settled, or extend, or add seeds):

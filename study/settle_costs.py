@@ -12,16 +12,15 @@ its runs' sum over the workers, at least its longest run.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from contracts.record import FINISHED, TRAIN_SECONDS_KEY, RecordError, read_record
+from contracts.record import FINISHED, TRAIN_SECONDS_KEY, RecordError, parse_utc, read_record
 from study.budgets import steps_per_epoch
 from study.config import RunConfig
-from study.records import config_hash
+from study.records import config_hash, run_id
 from study.reuse import find_extendable, find_finished
 
 __all__ = ["CostModel", "PlannedRun", "plan_costs", "wall_seconds", "unit", "minutes",
@@ -39,8 +38,7 @@ def unit(config: RunConfig) -> str:
 def _seconds_between(start: str | None, end: str | None) -> float | None:
     if not start or not end:
         return None
-    parse = lambda text: _dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
-    return (parse(end) - parse(start)).total_seconds()
+    return (parse_utc(end) - parse_utc(start)).total_seconds()
 
 
 def own_training(record: dict, run_dir: Path) -> float:
@@ -127,7 +125,7 @@ def plan_costs(rounds: list[tuple[str, list[RunConfig]]], out: Path, model: Cost
             if digest in seen:
                 continue
             seen.add(digest)
-            run_dir = out / name / f"{name}-{digest}"
+            run_dir = out / name / run_id(name, config)
             record = _safe_record(run_dir)
             if (record or {}).get("status") == FINISHED or find_finished(out, digest, exclude=run_dir):
                 continue

@@ -270,7 +270,7 @@ def _settle_blocks(a: SweepAnalysis) -> list:
     procedure = next((r["decision"].get("procedure") for r in reversed(rounds)
                       if isinstance(r.get("decision"), dict) and r["decision"].get("procedure")), None)
     text = f"**Settled by `python -m study settle`:** {settle_trajectory(a.settle)}."
-    if a.budget is not None:
+    if a.budget is not None and a.budget.get("round") is not None:
         text += (f" The verdict above is about the runs of the last round (×{a.budget['budget_factor']}, "
                  f"seeds {_seeds_text(a.budget['seeds'])}); earlier rounds' runs stay on disk.")
     if procedure:
