@@ -27,7 +27,6 @@ that it starts after that job and reuses its result.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import shlex
@@ -78,17 +77,22 @@ def _tried() -> str:
 
 
 def _check_controller() -> None:
-    if importlib.util.find_spec("submitit") is None:
-        raise ExecutorError(f"--executor slurm needs submitit, not installed for {sys.executable}: "
-                            f"pip install {SUBMITIT}")
+    try:
+        import submitit  # noqa: F401 — only whether it imports
+    except ImportError:
+        raise ExecutorError(f"--executor slurm needs submitit, which {sys.executable} cannot import: "
+                            f"pip install {SUBMITIT}") from None
     if shutil.which("sbatch") is None or shutil.which("scontrol") is None:
         raise ExecutorError(f"--executor slurm: no Slurm client here (sbatch/scontrol not on PATH; {_tried()})")
+    conf = os.environ.get("SLURM_CONF")
+    if conf is not None and not Path(conf).is_file():  # scontrol would retry reading it for a minute
+        raise ExecutorError(f"--executor slurm: SLURM_CONF={conf} is not a file (no Slurm configuration)")
     try:
         ping = _slurm_command(["scontrol", "ping"])
     except subprocess.TimeoutExpired:
         raise ExecutorError(f"--executor slurm: no Slurm controller answered `scontrol ping` in "
                             f"{COMMAND_TIMEOUT_S} s ({_tried()})") from None
-    said = " ".join((ping.stdout + ping.stderr).split())
+    said = next((line.strip() for line in (ping.stdout + ping.stderr).splitlines() if line.strip()), "nothing")
     if ping.returncode != 0 or " is UP" not in said:
         raise ExecutorError(f"--executor slurm: no Slurm controller answers: `scontrol ping` said "
                             f"{said!r} ({_tried()}; a local one: sudo scripts/slurm_local.sh up)")
@@ -283,8 +287,9 @@ def _submit(todo: list, *, out: Path, sweep: str, executor: Executor) -> dict:
     jobs, fresh, after = {}, [], []
     for plan in todo:
         kind, claim = active.get(plan.run_id, (None, None))
-        if kind == "own":
+        if kind == "own":  # queued or running already (another call submitted it): follow that job
             jobs[plan.run_id] = submitit.SlurmJob(folder=claim["folder"], job_id=claim["job_id"])
+            jobs[plan.run_id].followed = True
         else:
             (after if kind == "other" else fresh).append((plan, claim))
 
@@ -343,6 +348,22 @@ def _job_outcome(plan, job, state: str) -> tuple[str, str | None]:
                                how=f"{how}; its log: {job.paths.stdout}")
 
 
+def _account(report, plan, status: str, reason: str | None) -> str:
+    """Record one outcome in the report; returns what the run did (run, resume, reuse)."""
+    if status == "interrupted":  # not the sweep's interruption: this run resumes next call
+        report.failed.append((plan.run_id, reason))
+        return plan.action
+    report.account(plan, status, reason)
+    try:
+        record = read_record(plan.run_dir) or {}
+    except RecordError:
+        record = {}
+    if status == FINISHED and plan.action != "reuse" and record.get("reused_from"):
+        report.reused.append(plan.run_id)  # another sweep's job finished it while this one waited
+        return "reuse"
+    return plan.action
+
+
 def _eta(started: float, finished: int, left: int) -> str:
     if not finished or not left:
         return "?" if left else "0 s"
@@ -366,15 +387,14 @@ def _follow(todo: list, jobs: dict, report, *, sweep: str, progress: bool | None
                 state = job.watcher.get_state(job.job_id, mode="cache").split()[0]
                 if job.paths.result_pickle.exists() or state in TERMINAL:
                     status, reason = _job_outcome(plans[rid], job, state)
-                    if status == "interrupted":  # not the sweep's interruption: this run resumes next call
-                        report.failed.append((rid, reason))
-                    else:
-                        report.account(plans[rid], status, reason)
+                    how = _account(report, plans[rid], status, reason)
+                    if getattr(job, "followed", False):
+                        how = f"followed, {how}"
                     del left[rid]
                     ended += 1
                     bar.update(1)
-                    tqdm.write(f"[{ended}/{len(jobs)}] {status} {rid} (job {job.job_id}, "
-                               f"{plans[rid].action})" + (f": {reason}" if reason else ""))
+                    tqdm.write(f"[{ended}/{len(jobs)}] {status} {rid} (job {job.job_id}, {how})"
+                               + (f": {reason}" if reason else ""))
                 else:
                     counts["queued" if state in QUEUED or state == "UNKNOWN" else "running"] += 1
             line = (f"queued {counts['queued']}, running {counts['running']}, finished "
