@@ -108,6 +108,17 @@ def _check_partition(partition: str | None) -> None:
                             f"it has: {', '.join(names) or 'none'} ({_tried()})")
 
 
+def _check_gpus(executor: Executor) -> None:
+    if not executor.gpus_per_run:
+        return
+    where = ["-p", executor.partition] if executor.partition else []
+    gres = sorted(set(_slurm_command(["sinfo", "-h", "-o", "%G", *where]).stdout.split()))
+    if not any(g.startswith("gpu") for g in gres):
+        scope = f"partition {executor.partition!r}" if executor.partition else "this cluster"
+        raise ExecutorError(f"--gpus-per-run {executor.gpus_per_run}: no node of {scope} has GPUs (sinfo GRES: "
+                            f"{', '.join(gres) or 'none'}; {_tried()})")
+
+
 def _seconds_per_step(out: Path, model: str) -> tuple[float, str]:
     """Training seconds per step of ``model`` runs: the median over finished runs under ``out``
     (their ``time/train_s`` / step), else the one-thread CPU figure of the default model."""
@@ -151,6 +162,7 @@ def check_slurm(executor: Executor, todo: list, out: Path) -> None:
     """Everything that would make the submission fail or loop, each a one-line ExecutorError."""
     _check_controller()
     _check_partition(executor.partition)
+    _check_gpus(executor)
     _check_time_limit(executor, todo, out)
 
 
