@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from contracts.record import FAILED, FINISHED, LOG_FILE, RECORD_FILE, RUNNING, RecordError, read_record, utc_now, write_json_atomic
 from study.executors import REPO_ROOT, Executor, ExecutorError, outcome_from_record
 from study.records import config_hash
-from study.run import EXIT_BUSY
+from study.run import EXIT_BUSY, EXIT_INTERRUPTED
 
 __all__ = ["check_slurm", "execute_slurm", "RunJob", "CLAIM_FILE", "JOBS_DIR", "SUBMITIT"]
 
@@ -355,6 +355,8 @@ def _job_outcome(plan, job, state: str) -> tuple[str, str | None]:
         return _resumable(plan, job, state)
     if code == EXIT_BUSY:
         return outcome_from_record(plan.run_dir, code=EXIT_BUSY, how="")
+    if code == EXIT_INTERRUPTED:  # the run was stopped (SIGTERM) and kept its checkpoint
+        return _resumable(plan, job, state)
     how = f"job {job.job_id} ended {state}" + (f" (exit {code})" if code is not None else "")
     return outcome_from_record(plan.run_dir, code=code if isinstance(code, int) else None,
                                how=f"{how}; its log: {job.paths.stdout}")
@@ -397,7 +399,9 @@ def _follow(todo: list, jobs: dict, report, *, sweep: str, progress: bool | None
             counts = {"queued": 0, "running": 0}
             for rid, job in list(left.items()):
                 state = job.watcher.get_state(job.job_id, mode="cache").split()[0]
-                if job.paths.result_pickle.exists() or state in TERMINAL:
+                # sacct's state, not submitit's result file: a job requeued after an
+                # interruption may have left one from its earlier attempt.
+                if state in TERMINAL:
                     status, reason = _job_outcome(plans[rid], job, state)
                     how = _account(report, plans[rid], status, reason)
                     if getattr(job, "followed", False):
