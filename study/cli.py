@@ -3,6 +3,9 @@
     python -m study run [--out DIR] [--sweep NAME] [--key=value ...]     one run (what an agent runs)
     python -m study sweep FILE --workers N --out DIR [--set key=value ...] [--limit N]
                           [--retry-failed] [--threads T] [--cold]        a whole sweep, locally
+    python -m study sweep FILE --executor slurm [--partition P] [--time-limit MIN]
+                          [--cpus-per-run N] [--gpus-per-run N] [--max-parallel N]
+                                                                         ... as Slurm jobs
     python -m study validate FILE [FILE ...]                             check sweep files only
     python -m study export RUN_DIR --out FILE.npz|FOLDER                 a run's evaluation samples again
     python -m study settle SWEEP... --out DIR --max-minutes M [--max-seeds S]
@@ -36,41 +39,37 @@ def _parse_sets(pairs: list[str]) -> dict:
 
 
 def _sweep_parser() -> argparse.ArgumentParser:
+    from study.executors import add_executor_arguments
+
     p = argparse.ArgumentParser(prog="python -m study sweep",
-                                description="Run every run of a W&B sweep file locally.")
+                                description="Run every run of a W&B sweep file, locally or as Slurm jobs.")
     p.add_argument("file", help="sweep YAML (sweeps/<name>.yaml)")
-    p.add_argument("--workers", type=int, default=1, help="runs at the same time (default 1)")
     p.add_argument("--out", default="runs", help="root of the run folders (default runs)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter in every run, e.g. --set budget=full")
     p.add_argument("--limit", type=int, default=None, help="only the first N runs")
     p.add_argument("--retry-failed", action="store_true", help="run failed runs again (resuming)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="threads to divide among the workers (default: the CPUs this process may use)")
-    p.add_argument("--cold", action="store_true",
-                   help="start every run as a fresh `python -m study run` process (as a W&B agent "
-                        "does) instead of a warm fork of a preloaded server")
+    add_executor_arguments(p)
     return p
 
 
 def _sweep(argv: list[str]) -> int:
     from study.config import ConfigError
+    from study.executors import ExecutorError, executor_from_args
     from study.runner import run_sweep
     from study.sweepfile import SweepFileError, load_sweep
 
     args = _sweep_parser().parse_args(argv)
-    for name in ("workers", "limit", "threads"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            print(f"error: --{name} must be >= 1, got {value}", file=sys.stderr)
-            return 2
+    if args.limit is not None and args.limit < 1:
+        print(f"error: --limit must be >= 1, got {args.limit}", file=sys.stderr)
+        return 2
     try:
+        executor = executor_from_args(args)
         overrides = _parse_sets(args.set)
         sweep = load_sweep(args.file)
-        report = run_sweep(sweep, args.out, workers=args.workers, overrides=overrides,
-                           limit=args.limit, retry_failed=args.retry_failed, threads=args.threads,
-                           cold=args.cold)
-    except (ConfigError, SweepFileError) as err:
+        report = run_sweep(sweep, args.out, overrides=overrides, limit=args.limit,
+                           retry_failed=args.retry_failed, executor=executor)
+    except (ConfigError, SweepFileError, ExecutorError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     from pathlib import Path
@@ -106,6 +105,7 @@ def _validate(argv: list[str]) -> int:
 
 
 def _settle_parser() -> argparse.ArgumentParser:
+    from study.executors import add_executor_arguments
     from study.settle import DEFAULT_CAPS
 
     p = argparse.ArgumentParser(prog="python -m study settle",
@@ -120,23 +120,25 @@ def _settle_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-budget-factor", type=int, default=DEFAULT_CAPS.max_budget_factor,
                    help=f"longest budget, as a multiple of the sweep's (x2 per round; default "
                         f"{DEFAULT_CAPS.max_budget_factor})")
-    p.add_argument("--workers", type=int, default=1, help="runs at the same time (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter in every run, e.g. --set budget=smoke")
+    add_executor_arguments(p)  # --executor local|slurm and their options, as for `sweep`
     return p
 
 
 def _settle(argv: list[str]) -> int:
     from study.config import ConfigError
-    from study.settle import Caps, SettleError, settle
+    from study.executors import ExecutorError, executor_from_args
+    from study.settle import Caps, SettleError, settle, settle_runner
 
     args = _settle_parser().parse_args(argv)
     caps = Caps(max_minutes=args.max_minutes, max_seeds=args.max_seeds,
                 max_budget_factor=args.max_budget_factor)
     try:
+        executor = executor_from_args(args)
         return settle(args.sweeps, args.out, caps, overrides=_parse_sets(args.set),
-                      workers=args.workers)
-    except (ConfigError, SettleError) as err:
+                      workers=executor.parallel_runs, runner=settle_runner(executor))
+    except (ConfigError, SettleError, ExecutorError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -228,6 +228,14 @@ def prepare(sweeps: list[str], out: Path, *, overrides: dict, caps: Caps) -> lis
 
 # --------------------------------------------------------------------------- one round
 
+def settle_runner(executor):
+    """The runner of a settle whose runs execute on ``executor`` (``study.executors``: local
+    processes or Slurm jobs); ``workers`` then only sizes the cost estimates."""
+    from study.runner import run_sweep
+
+    return lambda sweep, out, *, workers: run_sweep(sweep, out, executor=executor)
+
+
 def _runner(sweep: Sweep, out: Path, *, workers: int):
     """The one call of the local runner (an executor option passes through here)."""
     from study.runner import run_sweep
