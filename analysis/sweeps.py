@@ -76,7 +76,7 @@ def analyse_sweep(runs: pd.DataFrame, spec: SweepSpec | None, *, spec_error: str
         result = evaluate_prediction(usable, prediction, grid=grid, resamples=resamples, seed=seed)
         metric, table = prediction.metric, result.table
         over = over_training(usable, prediction, by=by, grid=grid, final_verdict=result.verdict,
-                             resamples=resamples, seed=seed)
+                             judgements=result.judgements, resamples=resamples, seed=seed)
     else:
         metric, over = DEFAULT_METRIC, None
         table = summarize(usable, metric, by=by, resamples=resamples, seed=seed)
