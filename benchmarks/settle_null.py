@@ -147,9 +147,9 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=400)
     args = parser.parse_args()
     start = time.perf_counter()
-    for sd in (0.02, 0.05, 0.08):
-        power = simulate(args.questions // 4, seed=11, effect=0.25, sd=sd)
-        print(f"power: effect 25 % (FID ratio 0.75, gan_scaling-like), seed SD {sd:.0%}: supported "
+    for effect, sd in ((0.25, 0.02), (0.25, 0.05), (0.25, 0.08), (0.10, 0.05)):
+        power = simulate(args.questions // 4, seed=11, effect=effect, sd=sd)
+        print(f"power: FID ratio {1 - effect:.2f}, seed SD {sd:.0%}: supported "
               f"{(power['verdict'] == 'supported').mean():.2f}, settled {power['settled'].mean():.2f}, "
               f"mean looks {power['looks'].mean():.1f}, seeds {power['seeds'].mean():.1f}, budget ×{power['budget'].mean():.1f}")
     null = simulate(args.questions, seed=7, effect=0.0, sd=0.05)
