@@ -1,6 +1,6 @@
 """Will more training change the verdict? A forecast of each configuration's training curve.
 
-**Per configuration.** Each seed's curve (``curve/<metric>`` against ``time/train_s``, from
+**Per configuration.** Each seed's curve (``curve/<metric>`` against training time, from
 :func:`analysis.curves.curve_table`) is fitted on its own with one of three forms
 (:data:`FORMS`):
 
@@ -9,6 +9,11 @@
 - ``exponential``: ``m(t) = a + b·exp(−k·t/t_ref)`` — saturates faster (a model that has
   nearly converged);
 - ``pure power``: ``m(t) = b·t^c`` — no floor (log-log linear; needs positive values).
+
+Training time is ``step × the run's median (time/train_s / step)`` over its points: seconds,
+as a wall-clock-matched comparison needs, without the bends a shared machine's load puts into
+a run's clock (the quick runs of one session took 60 to 300 s per epoch; an extended run may
+train its extension under another load).
 
 For fixed ``c`` (or ``k``) the others are linear least squares, so each form is fitted by
 profiling over a fixed grid of :data:`GRID_SIZE` shape values (deterministic, vectorised).
@@ -194,11 +199,16 @@ def _series(curves: pd.DataFrame, key: str) -> list:
     n_col = f"{key.split('/', 1)[0]}/num_samples"
     order = curves.sort_values(["run_id", "step" if "step" in curves else time], kind="stable")
     ids = order["run_id"].to_numpy()
-    t, y = order[time].to_numpy(dtype=float), pd.to_numeric(order[key], errors="coerce").to_numpy(dtype=float)
+    t, y = order[time].to_numpy(dtype=float, copy=True), pd.to_numeric(order[key], errors="coerce").to_numpy(dtype=float)
     n = order[n_col].to_numpy(dtype=float) if n_col in order else np.full(len(order), np.nan)
     out = []
+    steps = order["step"].to_numpy(dtype=float) if "step" in order and time != "step" else None
     for run_id in pd.unique(ids):
         at = ids == run_id
+        if steps is not None and np.all(steps[at] > 0):
+            # training seconds = steps × the run's median seconds per step: a busy machine
+            # during one stretch (or an extension trained later) does not bend the time axis
+            t[at] = steps[at] * np.median(t[at] / steps[at])
         keep = np.isfinite(y[at])
         last_n = n[at][keep][-1] if keep.any() else np.nan
         if np.isfinite(last_n):

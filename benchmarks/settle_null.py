@@ -68,8 +68,9 @@ class World:
         self.runs = {"a": [], "b": []}    # per run: {"z", "budget", "t", "y", "final", "se"}
 
     def _train(self, run: dict, value: str, budget: float) -> None:
-        t = _new_times(run.get("budget"), budget)
-        t = t * (1 + 0.02 * self.rng.normal(size=t.size))  # measured seconds wobble
+        nominal = _new_times(run.get("budget"), budget)
+        t = nominal * (1 + 0.05 * self.rng.normal(size=nominal.size))  # measured seconds wobble
+        run["steps"] = np.concatenate([run.get("steps", []), np.round(nominal / T0 * 1872)])  # 4 epochs
         mean = _true_curve(t, self.floors[value]) * (1 + self.sd * run["z"])
         run["t"] = np.concatenate([run.get("t", []), t])
         run["y"] = np.concatenate([run.get("y", []), mean + BIAS_CURVE + NOISE * mean * self.rng.normal(size=t.size)])
@@ -95,9 +96,9 @@ class World:
                 run_id = f"{value}-{seed}"
                 rows.append({"run_id": run_id, "p": value, "seed": seed, "eval/fid": run["final"],
                              "eval/fid_se": run["se"]})
-                curves += [{"run_id": run_id, "p": value, "seed": seed, "point": k + 1, "step": k + 1,
+                curves += [{"run_id": run_id, "p": value, "seed": seed, "point": k + 1, "step": sk,
                             "time/train_s": tk, "curve/fid": yk, "curve/num_samples": 2000}
-                           for k, (tk, yk) in enumerate(zip(run["t"], run["y"]))]
+                           for k, (sk, tk, yk) in enumerate(zip(run["steps"], run["t"], run["y"]))]
         return pd.DataFrame(rows), pd.DataFrame(curves)
 
 
