@@ -140,6 +140,39 @@ def predict_form(form: str, params: np.ndarray, t) -> np.ndarray:
     return a + b * np.exp(-shape * t / t_ref)
 
 
+def _profile(form: str, t: np.ndarray, y: np.ndarray, t_ref: float):
+    """(a, b, sse) of one curve for every shape value of the grid."""
+    x = _basis(form, t, _SHAPES[form], t_ref)
+    xc = x - x.mean(axis=1, keepdims=True)
+    sxx = (xc ** 2).sum(axis=1)
+    b = np.where(sxx > 0, (xc * (y - y.mean())).sum(axis=1) / np.where(sxx > 0, sxx, 1.0), 0.0)
+    a = y.mean() - b * x.mean(axis=1)
+    return a, b, ((y[None, :] - a[:, None] - b[:, None] * x) ** 2).sum(axis=1)
+
+
+def fit_shared(form: str, series: list) -> np.ndarray | None:
+    """One form fitted to several seeds' curves with one shape shared by all (``c``, ``k``
+    or the pure power law's exponent: the configuration's training dynamics) and each seed's
+    own level and scale: least squares over all points. (seeds, 4) parameters, or None."""
+    if not series:
+        return None
+    if form == "pure power":
+        if any(len(t) < 2 or np.any(y <= 0) for t, y in series):
+            return None
+        logs = [(np.log(t), np.log(y)) for t, y in series]
+        sxx = sum(((x - x.mean()) ** 2).sum() for x, _ in logs)
+        if sxx <= 0:
+            return None
+        slope = sum(((x - x.mean()) * (v - v.mean())).sum() for x, v in logs) / sxx
+        return np.array([[0.0, math.exp(v.mean() - slope * x.mean()), slope, 1.0] for x, v in logs])
+    if any(len(t) < 3 for t, _ in series):
+        return None
+    t_ref = float(max(t.max() for t, _ in series))
+    profiles = [_profile(form, t, y, t_ref) for t, y in series]
+    best = int(np.argmin(sum(sse for _, _, sse in profiles)))
+    return np.array([[a[best], b[best], _SHAPES[form][best], t_ref] for a, b, _ in profiles])
+
+
 # --------------------------------------------------------------------------- one configuration
 
 @dataclass(frozen=True, eq=False)
@@ -152,6 +185,7 @@ class CurveFit:
     form: str
     held_out: dict            # form → mean relative error on the held-out points (nan: not eligible)
     params: dict              # form → (seeds, 4) per-seed parameters, the competitive forms
+    leave_one_out: dict       # form → per left-out seed, the others' (seeds − 1, 4) parameters
     shift: np.ndarray         # (seeds,) eval/<metric> − curve/<metric> at the last point
     t_last: float             # mean over seeds of the last trained time
     points: int               # curve points per seed (the fewest)
@@ -160,12 +194,21 @@ class CurveFit:
     def seeds(self) -> int:
         return len(self.shift)
 
+    def _mean(self, params: np.ndarray, shift: np.ndarray, form: str, t: np.ndarray) -> np.ndarray:
+        return np.mean([predict_form(form, p, t) + s for p, s in zip(params, shift)], axis=0)
+
     def per_seed(self, t, form: str | None = None) -> np.ndarray:
-        """(seeds, len(t)): each seed's forecast (``form``: default the chosen one) on the
-        final evaluation's scale."""
+        """(seeds, len(t)): the jackknife pseudo-values of the configuration's mean forecast
+        (``form``: default the chosen one) on the final evaluation's scale,
+        ``n·θ − (n − 1)·θ₍ᵢ₎`` with ``θ₍ᵢ₎`` refitted without seed ``i`` (shared shape
+        included); with the shape held fixed they are exactly the seeds' own forecasts."""
         t = np.atleast_1d(np.asarray(t, dtype=float))
-        params = self.params[form or self.form]
-        return np.stack([predict_form(form or self.form, p, t) + s for p, s in zip(params, self.shift)])
+        form = form or self.form
+        n, full = self.seeds, self._mean(self.params[form], self.shift, form, t)
+        keep = [np.arange(n) != i for i in range(n)]
+        out = [n * full - (n - 1) * self._mean(loo, self.shift[k], form, t)
+               for loo, k in zip(self.leave_one_out[form], keep)]
+        return np.stack(out)
 
     def mean_interval(self, t, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mean, low, high) over seeds at times ``t``: the chosen form's mean; the hull of each
@@ -182,15 +225,17 @@ class CurveFit:
 
 
 def _held_out_error(form: str, series: list) -> float:
-    errors = []
-    for t, y in series:
-        hold = max(1, len(t) // 4)
-        params = fit_form(form, t[:-hold], y[:-hold])
-        if params is None or len(t) - hold < 3:
-            return math.nan
-        guess = predict_form(form, params, t[-hold:])
-        errors.extend(np.abs(guess - y[-hold:]) / np.maximum(np.abs(y[-hold:]), 1e-12))
-    return float(np.mean(errors)) if errors else math.nan
+    """Mean relative error predicting each seed's last quarter (at least its last point)
+    from the shared fit to the points before it; nan when the form cannot be fitted there."""
+    hold = [max(1, len(t) // 4) for t, _ in series]
+    if any(len(t) - h < 3 for (t, _), h in zip(series, hold)):
+        return math.nan
+    params = fit_shared(form, [(t[:-h], y[:-h]) for (t, y), h in zip(series, hold)])
+    if params is None:
+        return math.nan
+    errors = [np.abs(predict_form(form, p, t[-h:]) - y[-h:]) / np.maximum(np.abs(y[-h:]), 1e-12)
+              for p, (t, y), h in zip(params, series, hold)]
+    return float(np.mean(np.concatenate(errors)))
 
 
 def _series(curves: pd.DataFrame, key: str) -> list:
@@ -232,9 +277,12 @@ def fit_configuration(curves: pd.DataFrame, runs: pd.DataFrame, *, key: str, met
     if not scored:
         return None
     form = min(scored, key=lambda f: (held_out[f], FORMS.index(f)))
-    fits = {f: [fit_form(f, t, y) for t, y in pairs] for f in scored
-            if held_out[f] <= COMPETITIVE * held_out[form]}
-    fits = {f: np.stack(p) for f, p in fits.items() if all(q is not None for q in p)}
+    fits, loo = {}, {}
+    for f in (f for f in scored if held_out[f] <= COMPETITIVE * held_out[form]):
+        full = fit_shared(f, pairs)
+        left = [fit_shared(f, pairs[:i] + pairs[i + 1:]) for i in range(len(pairs))]
+        if full is not None and all(p is not None for p in left):
+            fits[f], loo[f] = full, left
     if form not in fits:
         return None
     final = runs.set_index("run_id")[metric] if metric in runs else pd.Series(dtype=float)
@@ -242,7 +290,7 @@ def fit_configuration(curves: pd.DataFrame, runs: pd.DataFrame, *, key: str, met
     for run_id, _, y in series:
         value = pd.to_numeric(final.get(run_id, np.nan), errors="coerce")
         shift.append(float(value - y[-1]) if np.isfinite(value) else 0.0)
-    return CurveFit(label=label, form=form, held_out=held_out, params=fits,
+    return CurveFit(label=label, form=form, held_out=held_out, params=fits, leave_one_out=loo,
                     shift=np.asarray(shift), t_last=float(np.mean([t[-1] for t, _ in pairs])),
                     points=min(len(t) for t, _ in pairs))
 

@@ -15,7 +15,7 @@ from analysis.forecast import forecast_question
 from analysis.inference import ALPHA, seeds_to_settle
 from analysis.settle_rule import SettleDecision, look_alpha, settle_decision
 from analysis.sweeps import SweepAnalysis
-from benchmarks.settle_null import simulate
+from benchmarks.settle_null import CROSSING, simulate
 from contracts.sweep import Prediction, SweepSpec
 
 PREDICTION = Prediction(metric="eval/fid", kind="pairwise", parameter="model", better="gan", worse="vae")
@@ -99,11 +99,11 @@ def test_a_sweep_without_a_prediction_asks_for_nothing():
 
 
 def test_the_whole_loop_in_a_null_world_ends_decisive_at_most_ten_percent_of_the_time():
-    """benchmarks/settle_null.py at a smaller size: 50 questions with equal configurations
+    """benchmarks/settle_null.py at a smaller size: 40 questions with equal configurations
     (curves improving with budget, never separating), each through up to 4 looks with added
     seeds (up to 10) and doubled budgets (up to 8×). Bonferroni's bound is 10 % for both
     directions together, whatever the stopping; the benchmark measures it at 400 questions."""
-    null = simulate(50, seed=5, effect=0.0, sd=0.05)
+    null = simulate(40, seed=5, effect=0.0, sd=0.05)
     rate = null["verdict"].isin(("supported", "contradicted")).mean()
     assert rate <= 0.10, null["verdict"].value_counts()
     assert null["looks"].max() > 1 and null["seeds"].max() > 3  # the loop really looked again
@@ -114,3 +114,16 @@ def test_the_loop_finds_this_studys_effect():
     power = simulate(10, seed=6, effect=0.25, sd=0.05)
     assert (power["verdict"] == "supported").mean() >= 0.8 and power["settled"].mean() >= 0.8
     assert math.isfinite(power["looks"].mean())
+
+
+def test_a_verdict_that_training_reverses_is_extended_until_it_settles():
+    """gan_vs_vae as measured (the VAE ahead at quick, the DCGAN far ahead at 5×; true curves
+    through those points cross at ~1.5× quick): the first look is contradicted, the forecast
+    asks for longer training, and the loop ends supported and settled at a larger budget.
+    (At α/4 with 3 seeds a first look is now and then inconclusive instead; and now and then
+    the forecast misses the crossing — 1 of these 6; 0 of 80 at seeds 21 and 22 of the
+    benchmark's generator.)"""
+    cross = simulate(6, seed=13, sd=0.02, shapes=CROSSING)
+    assert (cross["first"] == "contradicted").mean() >= 0.6 and not (cross["first"] == "supported").any()
+    assert (cross["verdict"] == "supported").mean() >= 0.8 and cross["settled"].mean() >= 0.8
+    assert (cross["budget"] >= 2.0).mean() >= 0.8
