@@ -25,7 +25,7 @@ import yaml
 
 from contracts.sweep import parse_sweep_config
 from analysis.curves import curve_table
-from analysis.forecast import forecast_question
+from analysis.forecast import fit_configuration, forecast_gap
 from analysis.load import load_runs, usable_runs
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "settle"
@@ -56,29 +56,36 @@ def _spec(name: str):
 
 
 def forecasts(fixture: Path) -> dict:
-    """Per sweep: the quick curves' Forecast, and per configuration the forecast mean FID at
-    the full budget with its 90 % interval against the measured full mean."""
+    """Per sweep: per configuration the forecast mean FID at the full budget with its 90 %
+    interval against the measured full mean, and the comparison's gap (when both
+    configurations have at least 2 finished quick runs)."""
     quick = pd.read_csv(fixture / "quick_curves.csv")
     full = pd.read_csv(fixture / "full.csv")
     out = {}
     for name in SWEEPS:
         curves = quick[quick["sweep"] == name]
         runs = curves.drop_duplicates("run_id")[["run_id", *CONFIG, "seed", *RUN_COLUMNS]].reset_index(drop=True)
-        spec = _spec(name)
-        forecast = forecast_question(curves, runs, spec.prediction, key="curve/fid",
-                                     grid=spec.parameters.get(spec.prediction.parameter))
-        rows = []
-        for label, fit in forecast.fits.items():
-            value = label.split("=", 1)[1]
-            measured = full[(full["sweep"] == name) & (full[spec.prediction.parameter].astype(str) == value)]
+        prediction = _spec(name).prediction
+        rows, fits = [], []
+        for value in prediction.compared:
+            chosen = runs[runs[prediction.parameter].astype(str) == str(value)]
+            fit = fit_configuration(curves[curves["run_id"].isin(chosen["run_id"])], chosen, key="curve/fid",
+                                    metric=prediction.metric, label=f"{prediction.parameter}={value}")
+            fits.append(fit)
+            if fit is None:
+                continue
+            measured = full[(full["sweep"] == name) & (full[prediction.parameter].astype(str) == str(value))]
             mean, low, high = fit.mean_interval([FULL_FACTOR * fit.t_last])
-            quick_mean = runs.loc[runs[spec.prediction.parameter].astype(str) == value, "eval/fid"].mean()
-            rows.append({"configuration": label, "form": fit.form, "quick": quick_mean,
-                         "forecast": float(mean[0]), "low": float(low[0]), "high": float(high[0]),
-                         "full": float(measured["eval/fid"].mean()), "full_seeds": len(measured)})
+            rows.append({"configuration": fit.label, "form": fit.form, "quick_seeds": fit.seeds,
+                         "quick": chosen["eval/fid"].mean(), "forecast": float(mean[0]), "low": float(low[0]),
+                         "high": float(high[0]), "full": float(measured["eval/fid"].mean()),
+                         "full_seeds": len(measured)})
         table = pd.DataFrame(rows)
-        table["error"] = (table["forecast"] - table["full"]) / table["full"]
-        out[name] = (forecast, table)
+        if not table.empty:
+            table["error"] = (table["forecast"] - table["full"]) / table["full"]
+        gap = (forecast_gap(*fits, expected_sign=-1, margin=prediction.margin)
+               if None not in fits else None)
+        out[name] = (gap, table)
     return out
 
 
@@ -91,16 +98,18 @@ def main() -> None:
         print(f"wrote {write_fixture(args.write_fixture)}")
         return
     errors = []
-    for name, (forecast, table) in forecasts(args.fixture).items():
+    for name, (gap, table) in forecasts(args.fixture).items():
         print(f"== {name}: quick curves → full budget ({FULL_FACTOR:g}× quick)")
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-        for gap in forecast.gaps:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}") if not table.empty
+              else "  no configuration with 2 finished quick runs")
+        if not table.empty:
+            errors += list(np.abs(table["error"]))
+        if gap is not None:
             print("  " + gap.describe())
             cross = gap.crossing()
             if cross is not None:
                 factor = cross / gap.t_now
                 print(f"  crossing at {factor:.1f}× the quick budget ≈ {factor * GAN_QUICK_EPOCHS:.0f} GAN epochs")
-        errors += list(np.abs(table["error"]))
     print(f"settle_forecast_error={np.mean(errors):.4f}")
 
 
