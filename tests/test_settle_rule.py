@@ -127,3 +127,22 @@ def test_a_verdict_that_training_reverses_is_extended_until_it_settles():
     assert (cross["first"] == "contradicted").mean() >= 0.6 and not (cross["first"] == "supported").any()
     assert (cross["verdict"] == "supported").mean() >= 0.8 and cross["settled"].mean() >= 0.8
     assert (cross["budget"] >= 2.0).mean() >= 0.8
+
+
+def test_the_decision_reads_what_analyse_source_gives(tmp_path):
+    """The interface the settle loop uses: analysis.sweeps.analyse_source on run folders as
+    the study writes them (tests/analysis_fixtures.py; no curve points there, so no forecast:
+    the levelling rule decides provisional)."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from analysis_fixtures import make_study
+    from analysis.sweeps import analyse_source
+
+    _, analyses = analyse_source(str(make_study(tmp_path)))
+    decisions = {a.name: settle_decision(a, look=1, max_looks=3) for a in analyses}
+    scaling = decisions["gan_scaling"]  # 20.1, 21.0, 19.6 vs 30.2, 31.5, 29.8: p ≪ 0.05/3
+    assert scaling.verdict == "supported" and scaling.settled and scaling.add_seeds == 0
+    assert "no forecast" in scaling.reason and "0.05/3" in scaling.procedure
+    width = decisions["gan_width"]       # overlapping: inconclusive, seeds to settle asked for
+    assert width.verdict == "inconclusive" and not width.settled and not width.extend
