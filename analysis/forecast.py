@@ -251,7 +251,8 @@ def _series(curves: pd.DataFrame, key: str) -> list:
     n_col = f"{key.split('/', 1)[0]}/num_samples"
     order = curves.sort_values(["run_id", "step" if "step" in curves else time], kind="stable")
     ids = order["run_id"].to_numpy()
-    t, y = order[time].to_numpy(dtype=float, copy=True), pd.to_numeric(order[key], errors="coerce").to_numpy(dtype=float)
+    t = order[time].to_numpy(dtype=float, copy=True)
+    y = pd.to_numeric(order[key], errors="coerce").to_numpy(dtype=float)
     n = order[n_col].to_numpy(dtype=float) if n_col in order else np.full(len(order), np.nan)
     out = []
     steps = order["step"].to_numpy(dtype=float) if "step" in order and time != "step" else None

@@ -114,6 +114,22 @@ def _add_seeds(result, alpha: float) -> tuple[int, str]:
     return add, f"about {max(n for n, _ in needs)} seeds per configuration would likely settle it at α = {alpha:.4g}"
 
 
+def _may_change(over, verdict: str, judgements: list) -> tuple[bool, str]:
+    """(whether training may still change the verdict, why) from the curves' forecast, or
+    without one from the levelling rule of ``analysis.curves``."""
+    forecast = over.forecast if over is not None else None
+    if forecast is None:
+        may_change = bool(over is not None and over.provisional and verdict in DECISIVE)
+        return may_change, ("no forecast (fewer than 4 curve points): "
+                            + ("still improving" if may_change else "no sign that training changes it"))
+    may_change = any(forecast.changes([j.verdict for j in judgements]))
+    if verdict not in DECISIVE:
+        return may_change, ("the forecast expects a decision with training" if may_change
+                            else "the forecast does not expect training to decide it")
+    return may_change, (f"the forecast {'cannot exclude' if may_change else 'excludes'} a change "
+                        f"within {forecast.horizon:g}× the trained time")
+
+
 def settle_decision(analysis, *, look: int, max_looks: int) -> SettleDecision:
     """The settle loop's next step for one analysed sweep (``analysis.sweeps.SweepAnalysis``)
     at look ``look`` (1-based) of at most ``max_looks`` (module docstring)."""
@@ -121,31 +137,20 @@ def settle_decision(analysis, *, look: int, max_looks: int) -> SettleDecision:
     alpha, procedure = look_alpha(look, max_looks), procedure_text(look, max_looks)
     prediction = analysis.spec.prediction if analysis.spec is not None else None
     if prediction is None:
+        why = analysis.spec_error or "no sweep spec"
         return SettleDecision(analysis.name, False, "inconclusive", False, 0,
-                              f"no readable prediction ({analysis.spec_error or 'no sweep spec'}): nothing to settle",
-                              procedure)
+                              f"no readable prediction ({why}): nothing to settle", procedure)
     grid = analysis.spec.parameters.get(prediction.parameter)
     result = evaluate_prediction(analysis.usable, prediction, grid=grid, alpha=alpha)
     verdict = result.verdict
-    over = analysis.over_training
-    forecast = over.forecast if over is not None else None
-    if forecast is not None:
-        changes = forecast.changes([j.verdict for j in result.judgements])
-        may_change, why = any(changes), "the forecast " + ("cannot exclude a change" if any(changes) else
-                                                           "excludes a change") + f" within {forecast.horizon:g}× the trained time"
-    else:
-        may_change = bool(over is not None and over.provisional and verdict in DECISIVE)
-        why = ("no forecast (fewer than 4 curve points): " +
-               ("still improving" if may_change else "no sign that training changes it"))
+    may_change, why = _may_change(analysis.over_training, verdict, result.judgements)
     if verdict in DECISIVE:
-        settled = not may_change
-        reason = f"{verdict} at α = {alpha:.4g}; {why}" + ("" if settled else ": train longer")
-        return SettleDecision(analysis.name, settled, verdict, may_change, 0, reason, procedure)
+        reason = f"{verdict} at α = {alpha:.4g}; {why}" + (": train longer" if may_change else "")
+        return SettleDecision(analysis.name, not may_change, verdict, may_change, 0, reason, procedure)
     add, seeds_why = _add_seeds(result, alpha)
-    extend = bool(forecast is not None and may_change)
+    extend = bool(analysis.over_training is not None and analysis.over_training.forecast is not None
+                  and may_change)
     action = [a for a, on in (("train longer", extend), (f"add {add} seed(s) per configuration", add > 0)) if on]
-    reason = (f"inconclusive at α = {alpha:.4g}; {seeds_why}; "
-              + ("the forecast expects a decision with training" if extend else "the forecast does not expect training to decide it"
-                 if forecast is not None else why)
+    reason = (f"inconclusive at α = {alpha:.4g}; {seeds_why}; {why}"
               + (": " + " and ".join(action) if action else ": nothing the loop can add settles it"))
     return SettleDecision(analysis.name, False, verdict, extend, add, reason, procedure)

@@ -154,6 +154,11 @@ def simulate(questions: int, *, seed: int, effect: float = 0.0, sd: float = 0.05
                                      max_budget=max_budget, shapes=shapes) for _ in range(questions)])
 
 
+def _summary(d: pd.DataFrame) -> str:
+    return (f"settled {d['settled'].mean():.2f}, mean looks {d['looks'].mean():.1f}, "
+            f"seeds {d['seeds'].mean():.1f}, budget ×{d['budget'].mean():.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--questions", type=int, default=400)
@@ -161,18 +166,16 @@ def main() -> None:
     start = time.perf_counter()
     for effect, sd in ((0.25, 0.02), (0.25, 0.05), (0.25, 0.08), (0.10, 0.05)):
         power = simulate(args.questions // 4, seed=11, effect=effect, sd=sd)
-        print(f"power: FID ratio {1 - effect:.2f}, seed SD {sd:.0%}: supported "
-              f"{(power['verdict'] == 'supported').mean():.2f}, settled {power['settled'].mean():.2f}, "
-              f"mean looks {power['looks'].mean():.1f}, seeds {power['seeds'].mean():.1f}, budget ×{power['budget'].mean():.1f}")
+        print(f"power: FID ratio {1 - effect:.2f}, seed SD {sd:.0%}: "
+              f"supported {(power['verdict'] == 'supported').mean():.2f}, {_summary(power)}")
     cross = simulate(args.questions // 4, seed=13, sd=0.02, shapes=CROSSING)
     print(f"gan_vs_vae-like (curves crossing at ~1.5× quick), seed SD 2 %: first look "
           f"{cross['first'].value_counts().to_dict()}, end {cross['verdict'].value_counts().to_dict()}, "
-          f"settled {cross['settled'].mean():.2f}, budget ×{cross['budget'].mean():.1f}, looks {cross['looks'].mean():.1f}")
+          f"{_summary(cross)}")
     null = simulate(args.questions, seed=7, effect=0.0, sd=0.05)
     rate = float(null["verdict"].isin(DECISIVE).mean())
     print(f"null: {args.questions} questions, seed SD 5 %: verdicts {null['verdict'].value_counts().to_dict()}, "
-          f"mean looks {null['looks'].mean():.1f}, seeds {null['seeds'].mean():.1f}, budget ×{null['budget'].mean():.1f} "
-          f"({time.perf_counter() - start:.0f} s)")
+          f"{_summary(null)} ({time.perf_counter() - start:.0f} s)")
     print(f"settle_null_false_verdicts={rate:.4f}")
 
 

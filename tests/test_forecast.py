@@ -146,8 +146,8 @@ def test_over_training_uses_the_forecast_not_the_levelling(tmp_path):
     paths = []
     for run_id, group in table.groupby("run_id", sort=False):
         path = tmp_path / f"{run_id}.jsonl"
-        path.write_text("".join(json.dumps({k: r[k] for k in ("step", "curve/fid", "curve/num_samples", "time/train_s")}) + "\n"
-                                for r in group.to_dict("records")))
+        keys = ("step", "curve/fid", "curve/num_samples", "time/train_s")
+        path.write_text("".join(json.dumps({k: r[k] for k in keys}) + "\n" for r in group.to_dict("records")))
         paths.append((run_id, str(path)))
     runs = runs.merge(pd.DataFrame(paths, columns=["run_id", "history_path"]), on="run_id")
     result = evaluate_prediction(runs, GAN_VS_VAE)
