@@ -13,15 +13,11 @@ each seed's own level and scale:
 - ``pure power``: ``m_s(t) = b_s·t^c`` — no floor (log-log linear with a common slope;
   needs positive values).
 
-Why a shared shape: with 4 points per run, a per-seed 3-parameter fit has one residual
-degree of freedom and its exponent swings from 0.1 to 1 between seeds at 1 % noise (measured
-on simulated curves while writing this), which makes every 4× forecast useless; the shape is
-what seeds share, their level is what differs.
-
-Training time is ``step × the run's median (time/train_s / step)`` over its points: seconds,
-as a wall-clock-matched comparison needs, without the bends a shared machine's load puts into
-a run's clock (the quick runs of one session took 60 to 300 s per epoch; an extended run may
-train its extension under another load).
+Why a shared shape: with 4 points per run a per-seed 3-parameter fit's exponent swings from
+0.1 to 1 between seeds at 1 % noise (simulated), useless at 4×; seeds share their dynamics.
+Training time is ``step × the run's median (time/train_s / step)``: seconds, as a
+wall-clock-matched comparison needs, without the bends a shared machine's load puts into a
+run's clock (one session's quick runs took 220 to 1,100 s per epoch).
 
 For fixed ``c`` (or ``k``) the others are linear least squares, so each form is fitted by
 profiling the summed squared error over a fixed grid of :data:`GRID_SIZE` shape values
@@ -31,16 +27,15 @@ decline (the quick DCGAN's 57.6, 46.6, 36.3, 32.0 over its 4 epochs) is fitted b
 ``c → 0`` with a floor far below zero — a log-linear trend that forecasts an FID of 3 at 5×
 the budget, where 14.3 was measured.
 
-**Which form: held-out accuracy.** Per configuration, every form is fitted to each seed's
-points without the last quarter (at least the last point) and scored by the mean relative
-error of its prediction of the held-out points; the form with the smallest error is used
-(ties: the earlier in :data:`FORMS`). Why these three and not one: a model still far from
-converged (the quick DCGANs) and one that has flattened (the quick VAE) need different
-shapes, and with 4 points per run the data, not a prior, should say which; the pure power
-law (no floor) keeps improving, the exponential stops early, the saturating power law sits
-between. A form with a free floor fitted on 3 points has no residual degree of freedom, which
-the held-out score exposes rather than hides. Measured: on noise-free curves of each form the
-held-out score picks the form that made them (``tests/test_forecast.py``).
+**Which form: held-out accuracy.** Per configuration, every form is fitted to the seeds'
+points without their last quarter (at least the last point) and scored by the mean relative
+error of its prediction of the held-out points; the smallest error wins (ties: the earlier in
+:data:`FORMS`). Three forms, not one: a model far from converged and one that has flattened
+need different shapes, and the data, not a prior, should say which (the pure power law keeps
+improving, the exponential stops early, the saturating power law sits between). On noise-free
+curves of each form the score picks the form that made them; on the quick DCGAN's real curves
+(``tests/fixtures/settle``) the pure power law won, 5.9 % against 6.9 % (exponential) and
+7.3 % (power), and forecast the full budget within 12 % (``tests/test_forecast.py``).
 
 **Uncertainty over seeds: the jackknife.** The configuration's forecast at time ``t`` is the
 mean over seeds; its interval is a t interval (``n − 1`` df) over the jackknife pseudo-values
@@ -54,8 +49,8 @@ Coverage of the whole procedure, selection included, measured by simulation (3 s
 4 points, seed effects on level and scale, 90 % intervals at 4× the trained time, 300 trials
 each; ``tests/test_forecast.py`` re-measures one case): true curves ``a + b·u^−0.6`` 0.89,
 0.91, 0.91 and ``a + b·e^(−0.8u)`` 0.90, 0.84, 0.83 at point noise 0.3 %, 1 %, 1.5 % of the
-value; with the chosen form alone 0.88, 0.59, 0.41 and 0.81, 0.57, 0.35 (measured before the
-floor constraint below, which changed the hull's figures by at most 0.05).
+value; with the chosen form alone (before the floor constraint) 0.88, 0.59, 0.41 and 0.81,
+0.57, 0.35.
 
 **Sample size.** Curve points are at the curve's N (2,000 at ``quick``), the final ``eval/...``
 at N = 10,000, and FID is biased upward at small N (its bias is ≈ k/N, Chong & Forsyth 2020).
@@ -64,7 +59,7 @@ point (the same model at both N), so forecasts are on the final evaluation's sca
 points at the last point's N are fitted.
 
 **Per comparison** (the prediction's compared pairs, ``analysis.comparisons``): the gap
-``g(t) = m_first(t) − m_second(t)`` with a Welch interval from the per-seed forecasts, on a
+``g(t) = m_first(t) − m_second(t)`` with a Welch interval from the two sets of pseudo-values, on a
 time grid from ``t_now`` (the later of the two configurations' trained times) to
 :data:`FAR` × ``t_now``. The gap is *closing* / *widening* / *steady* by its relative size
 ``|g| / mean(|m|)`` at the horizon against now (more than :data:`STEADY` either way), or
