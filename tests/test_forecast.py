@@ -179,10 +179,11 @@ def test_quick_curves_forecast_the_full_budget_and_the_gan_vs_vae_flip():
 
     _, table = forecasts(FIXTURE)["gan_scaling"]
     row = table.set_index("configuration").loc["scaling=minus_one_one"]
-    assert row["full"] == pytest.approx(14.333, abs=0.001) and row["quick_seeds"] == 2
+    assert row["full"] == pytest.approx(14.333, abs=0.001) and row["quick_seeds"] >= 2
     assert abs(row["error"]) < 0.20 and row["low"] <= row["full"] <= row["high"]
 
     quick = pd.read_csv(FIXTURE / "quick_curves.csv")
+    quick = quick[(quick["sweep"] == "gan_scaling") & (quick["scaling"] == "minus_one_one")]
     fit = fit_configuration(quick, quick.drop_duplicates("run_id"), key="curve/fid", metric="eval/fid",
                             label="gan")
     factors = np.linspace(1.0, FULL_FACTOR, 401)
