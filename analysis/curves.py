@@ -19,8 +19,12 @@ in training time too.
   comparison. Why 5 %: with 3 seeds the seed spread of a configuration's mean FID is 1–4 %
   of the mean in this study's quick runs, so a 5 % move in one quarter of the budget is a
   trend the seeds cannot explain away, while a converged model drifts by less.
-- :func:`over_training`: both, and whether the question's verdict is **provisional**: a
-  compared configuration still improving, or the verdict changing at the last point.
+- :func:`over_training`: both, and whether the question's verdict is **provisional**: when
+  the curves allow a forecast (``analysis.forecast``: at least 4 points per run), when the
+  forecast cannot exclude a change of the verdict within 4× the trained time — not merely
+  because a configuration still improves (the levelling numbers stay, as information);
+  without a forecast (fewer points), a compared configuration still improving or the verdict
+  changing at the last point.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from contracts.record import TRAIN_SECONDS_KEY
 from contracts.sweep import Prediction
 from lgm.evaluation.registry import CURVE_NAMESPACE, MAXIMIZE, known_goal, metric_name
 
+from analysis.forecast import Forecast, forecast_question
 from analysis.load import history_frame
 from analysis.verdict import evaluate_prediction
 
@@ -98,6 +103,7 @@ class OverTraining:
     changed_at_end: bool = False
     provisional: bool = False
     reason: str = ""
+    forecast: Forecast | None = None   # the curves' forecast (None: too few points)
 
 
 def verdicts_over_training(curves: pd.DataFrame, runs: pd.DataFrame, prediction: Prediction, *,
@@ -163,8 +169,10 @@ def describe_verdicts(points: list) -> str:
 
 
 def over_training(runs: pd.DataFrame, prediction: Prediction, *, by: list[str], grid=None,
-                  final_verdict: str | None = None) -> OverTraining | None:
-    """Verdicts along training and levelling-off for one question; None without curves."""
+                  final_verdict: str | None = None,
+                  judgements: list | None = None) -> OverTraining | None:
+    """Verdicts along training, levelling-off and the forecast for one question; None without
+    curves. ``judgements``: the rule's, one per comparison (they decide what a change is)."""
     curves = curve_table(runs, by=by)
     key = curve_key(prediction.metric)
     if curves.empty or key not in curves:
@@ -183,9 +191,15 @@ def over_training(runs: pd.DataFrame, prediction: Prediction, *, by: list[str], 
     if changed:
         reasons.append(f"the verdict changed from {before_end} at {points[-2].fraction:.0%} of "
                        f"training to {at_end} at the end")
+    verdicts = [j.verdict for j in judgements] if judgements else None
+    forecast = forecast_question(curves, runs, prediction, key=key, grid=grid, verdicts=verdicts)
+    if forecast is not None and verdicts is not None:
+        provisional = forecast.provisional  # the forecast decides; levelling is information
+        reason = forecast.reason + ("" if not reasons else " (" + "; ".join(reasons).replace("%", " %") + ")")
+    else:
+        provisional, reason = bool(reasons), "; ".join(reasons).replace("%", " %")
     return OverTraining(metric=key, points=points, levels=levels, still_improving=improving,
-                        changed_at_end=changed, provisional=bool(reasons),
-                        reason="; ".join(reasons).replace("%", " %"))
+                        changed_at_end=changed, provisional=provisional, reason=reason, forecast=forecast)
 
 
 def band(values) -> tuple[float, float, float]:

@@ -102,7 +102,8 @@ def analyse_sweep(runs: pd.DataFrame, spec: SweepSpec | None, *, spec_error: str
         grid = spec.parameters.get(prediction.parameter)
         result = evaluate_prediction(usable, prediction, grid=grid)
         metric, table = prediction.metric, result.table
-        over = over_training(usable, prediction, by=by, grid=grid, final_verdict=result.verdict)
+        over = over_training(usable, prediction, by=by, grid=grid, final_verdict=result.verdict,
+                             judgements=result.judgements)
     else:
         metric = DEFAULT_METRIC
         table = summarize(usable, metric, by=by)

@@ -14,9 +14,20 @@ one-sided tests, Schuirmann 1987); else *inconclusive*. Intervals describe, they
 decide: with 3 seeds a percentile bootstrap of the mean is essentially the observed range,
 and "two such ranges are disjoint" is a test with a false-positive rate of its own.
 
-For an ``equivalence`` prediction the expectation is *no difference*: a comparison is
-*supported* when it shows no measurable difference within ±margin, *contradicted* when
-the corrected two-sided test finds a difference, else inconclusive.
+For an ``equivalence`` prediction the expectation is *no difference within ±margin*. Two tests
+answer it, the corrected two-sided test of a difference and the two one-sided tests of
+equivalence, so there are four outcomes (Lakens 2017, "Equivalence tests", Soc. Psychol.
+Personal. Sci. 8(4), Fig. 1), each reported by name (:data:`EQUIVALENCE_OUTCOMES`):
+
+- *equivalent and not different* → **supported** (no measurable difference within ±margin);
+- *equivalent and different* → **supported**: a difference, smaller than the margin — real
+  but of a size the question itself declared unimportant, which is what it predicts;
+- *different and not equivalent* → **contradicted**;
+- *neither* → **inconclusive** (too little data to tell).
+
+A pairwise, ordering or trend prediction with a margin reports the same four outcomes; there
+a significant difference in the predicted direction stays *supported* even when it is
+smaller than the margin, and the reason says so.
 
 A question is *contradicted* if any comparison is; *supported* if all are; *no measurable
 difference* if all comparisons are (a difference was predicted, none beyond the margin
@@ -44,18 +55,38 @@ from analysis.inference import ALPHA, MIN_SEEDS
 from analysis.numbers import fmt, fmt_interval, fmt_p
 from analysis.stats import finite_values, holm, summarize
 
-__all__ = ["ALPHA", "MIN_SEEDS", "VERDICTS", "NO_DIFFERENCE", "Comparison", "Judgement",
+__all__ = ["ALPHA", "MIN_SEEDS", "VERDICTS", "NO_DIFFERENCE", "EQUIVALENCE_OUTCOMES", "SMALLER_THAN_MARGIN",
+           "Comparison", "Judgement",
            "QuestionResult", "judge", "overall_verdict", "evaluate_prediction", "config_label",
            "select_value", "table_columns"]
 
 NO_DIFFERENCE = "no measurable difference"
 VERDICTS = ("supported", "contradicted", NO_DIFFERENCE, "inconclusive")
+SMALLER_THAN_MARGIN = "a difference, smaller than the margin"
+# Lakens (2017)'s four outcomes of a difference test and an equivalence test together
+EQUIVALENCE_OUTCOMES = ("different and not equivalent", "equivalent and not different",
+                        "equivalent and different", "neither different nor equivalent")
 
 
 @dataclass(frozen=True)
 class Judgement:
     verdict: str
     reason: str
+    outcome: str = ""   # one of EQUIVALENCE_OUTCOMES when the comparison has a margin
+
+
+def _equivalent_at(c: Comparison, alpha: float) -> bool:
+    """Two one-sided tests at ``alpha`` (the TOST p-value when the comparison carries it;
+    else the flag computed at the default α)."""
+    p = c.details.get("p_tost")
+    if isinstance(p, float) and math.isfinite(p):
+        return p < alpha
+    return bool(c.equivalent)
+
+
+def _outcome(different: bool, is_equivalent: bool) -> str:
+    return EQUIVALENCE_OUTCOMES[{(True, False): 0, (False, True): 1, (True, True): 2,
+                                 (False, False): 3}[(different, is_equivalent)]]
 
 
 @dataclass
@@ -80,25 +111,43 @@ def _numbers(c: Comparison) -> str:
 
 
 def judge(c: Comparison, *, alpha: float = ALPHA, min_seeds: int = MIN_SEEDS) -> Judgement:
-    """Apply the module's rule to one comparison."""
+    """Apply the module's rule to one comparison (``alpha``: each one-sided test's level; a
+    sequential procedure passes the level of its look, ``analysis.settle_rule``)."""
     where = f"{c.first} vs {c.second}" + (f" ({c.context})" if c.context else "")
     if c.n_min < min_seeds:
         return Judgement("inconclusive", f"{where}: fewer than {min_seeds} finished seeds for a "
                                          f"compared configuration (n = {c.n_min})")
     numbers = _numbers(c)
+    is_equivalent = c.margin is not None and _equivalent_at(c, alpha)
     if c.expected_sign == 0:  # equivalence predicted
-        if c.p_opposite < alpha:
-            return Judgement("contradicted", f"{where}: a measurable difference; {numbers}")
-        if c.equivalent:
-            return Judgement("supported", f"{where}: {NO_DIFFERENCE} within ±{fmt(c.margin, 3)}, as predicted; {numbers}")
-        return Judgement("inconclusive", f"{where}: neither a difference nor equivalence shown; {numbers}")
+        return _judge_equivalence(c, where, numbers, alpha, is_equivalent)
+    outcome = _outcome(c.p_expected < alpha or c.p_opposite < alpha, is_equivalent) if c.margin is not None else ""
     if c.p_expected < alpha:
-        return Judgement("supported", f"{where}: as predicted; {numbers}")
+        small = f", {SMALLER_THAN_MARGIN} ±{fmt(c.margin, 3)}" if is_equivalent else ""
+        return Judgement("supported", f"{where}: as predicted{small}; {numbers}", outcome)
     if c.p_opposite < alpha:
-        return Judgement("contradicted", f"{where}: opposite to the prediction; {numbers}")
-    if c.equivalent:
-        return Judgement(NO_DIFFERENCE, f"{where}: no difference beyond ±{fmt(c.margin, 3)}; {numbers}")
-    return Judgement("inconclusive", f"{where}: no significant difference; {numbers}{_to_settle(c)}")
+        small = f", {SMALLER_THAN_MARGIN} ±{fmt(c.margin, 3)}" if is_equivalent else ""
+        return Judgement("contradicted", f"{where}: opposite to the prediction{small}; {numbers}", outcome)
+    if is_equivalent:
+        return Judgement(NO_DIFFERENCE, f"{where}: no difference beyond ±{fmt(c.margin, 3)}; {numbers}", outcome)
+    return Judgement("inconclusive", f"{where}: no significant difference; {numbers}{_to_settle(c)}", outcome)
+
+
+def _judge_equivalence(c: Comparison, where: str, numbers: str, alpha: float,
+                       is_equivalent: bool) -> Judgement:
+    """The four outcomes of an equivalence prediction (module docstring)."""
+    different = c.p_opposite < alpha
+    outcome = _outcome(different, is_equivalent)
+    if is_equivalent and different:
+        return Judgement("supported", f"{where}: {SMALLER_THAN_MARGIN} ±{fmt(c.margin, 3)} "
+                                      f"(equivalent and different), as predicted; {numbers}", outcome)
+    if is_equivalent:
+        return Judgement("supported", f"{where}: {NO_DIFFERENCE} within ±{fmt(c.margin, 3)} "
+                                      f"(equivalent and not different), as predicted; {numbers}", outcome)
+    if different:
+        return Judgement("contradicted", f"{where}: a measurable difference, not shown to be "
+                                         f"within ±{fmt(c.margin, 3)} (different and not equivalent); {numbers}", outcome)
+    return Judgement("inconclusive", f"{where}: neither a difference nor equivalence shown; {numbers}", outcome)
 
 
 def _to_settle(c: Comparison) -> str:
@@ -154,12 +203,13 @@ def _in_predicted_order(table: pd.DataFrame, prediction: Prediction) -> pd.DataF
     return table.iloc[order].reset_index(drop=True)
 
 
-def evaluate_prediction(runs: pd.DataFrame, prediction: Prediction, *,
-                        grid: list | None = None) -> QuestionResult:
+def evaluate_prediction(runs: pd.DataFrame, prediction: Prediction, *, grid: list | None = None,
+                        alpha: float = ALPHA) -> QuestionResult:
     """Test ``prediction`` on the usable runs of one sweep (finished, not set aside).
 
     ``grid``: the parameter's values in the sweep file, so a trend value with no finished
-    run still counts as a configuration with fewer than 3 seeds. Nothing here resamples:
+    run still counts as a configuration with fewer than 3 seeds. ``alpha``: each one-sided
+    test's level (a sequential procedure's level at its look). Nothing here resamples:
     every interval is a t interval.
     """
     table = summarize(runs, prediction.metric, by=table_columns(runs, prediction))
@@ -177,7 +227,7 @@ def evaluate_prediction(runs: pd.DataFrame, prediction: Prediction, *,
                          f"values {', '.join(values)}")
         return result
     result.comparisons = _corrected(comparisons(runs, prediction, grid))
-    result.judgements = [judge(c) for c in result.comparisons]
+    result.judgements = [judge(c, alpha=alpha) for c in result.comparisons]
     final = overall_verdict(result.judgements)
     result.verdict, result.reason = final.verdict, final.reason
     return result

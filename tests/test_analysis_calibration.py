@@ -101,3 +101,60 @@ def test_seeds_to_settle_is_the_first_count_whose_detectable_difference_fits():
     mdd = lambda k: minimal_detectable_difference(math.sqrt(2 / k), 2 * (k - 1))  # noqa: E731
     assert mdd(n) <= 1.0 < mdd(n - 1)
     assert seeds_to_settle(0.0, 1.0, 1.0) is None
+
+
+# --------------------------------------------------------------------------- equivalence: four outcomes
+
+EQUIVALENCE = Prediction(metric="eval/fid", kind="equivalence", parameter="loss",
+                         values=("non_saturating", "hinge"), margin="10%")
+
+
+def test_a_difference_smaller_than_the_margin_supports_an_equivalence_prediction():
+    """The issue's gan_loss at quick, as a hand-made table with the working shown.
+
+    hinge 30.9 + (−1, −0.5, 0, 0.5, 1), non-saturating 32.1 + the same offsets (5 seeds each).
+    Each SD² = (1 + 0.25 + 0 + 0.25 + 1) / 4 = 0.625, so se² = 0.625/5 + 0.625/5 = 0.25,
+    se = 0.5, Welch df = 8 (equal variances and n). Difference NS − hinge = 1.2, t = 2.4:
+    two-sided p = 2·P(t₈ > 2.4) = 0.043 < 0.05 — *different*. Margin 10 % of the mean
+    (30.9 + 32.1)/2 = 31.5 → ±3.15; 90 % interval 1.2 ± t₈,0.95·0.5 = 1.2 ± 1.860·0.5 =
+    [0.27, 2.13] inside ±3.15 (TOST p = P(t₈ < (1.2 − 3.15)/0.5 = −3.9) = 0.002) — *equivalent*.
+    Equivalent and different: supported, "a difference, smaller than the margin"."""
+    offsets = (-1.0, -0.5, 0.0, 0.5, 1.0)
+    rows = [{"run_id": f"{loss}-{s}", "loss": loss, "seed": s, "eval/fid": mean + o}
+            for loss, mean in (("hinge", 30.9), ("non_saturating", 32.1)) for s, o in enumerate(offsets)]
+    result = evaluate_prediction(pd.DataFrame(rows), EQUIVALENCE)
+    c, j = result.comparisons[0], result.judgements[0]
+    assert c.details["diff"] == pytest.approx(1.2) and c.details["se"] == pytest.approx(0.5)
+    assert c.details["df"] == pytest.approx(8.0) and c.p_opposite == pytest.approx(2 * stats.t.sf(2.4, 8))
+    assert c.p_opposite == pytest.approx(0.043, abs=0.001) and c.margin == pytest.approx(3.15)
+    assert c.details["diff_ci90"] == pytest.approx((1.2 - 0.5 * stats.t.ppf(0.95, 8), 1.2 + 0.5 * stats.t.ppf(0.95, 8)))
+    assert c.details["p_tost"] == pytest.approx(stats.t.cdf(-3.9, 8)) and c.details["p_tost"] < 0.005
+    assert result.verdict == "supported" and j.outcome == "equivalent and different"
+    assert "a difference, smaller than the margin" in j.reason
+
+
+@pytest.mark.parametrize("overrides, verdict, outcome", [
+    ({"p_opposite": 0.01, "p_tost": 0.2}, "contradicted", "different and not equivalent"),
+    ({"p_opposite": 0.3, "p_tost": 0.01}, "supported", "equivalent and not different"),
+    ({"p_opposite": 0.01, "p_tost": 0.01}, "supported", "equivalent and different"),
+    ({"p_opposite": 0.3, "p_tost": 0.2}, "inconclusive", "neither different nor equivalent"),
+])
+def test_the_four_outcomes_are_reported_distinctly(overrides, verdict, outcome):
+    from analysis.verdict import Comparison, judge
+    c = Comparison(context="", first="loss=a", second="loss=b", expected_sign=0, n_min=5,
+                   mean_first=1.0, mean_second=1.0, interval_first=(0.0, 2.0), interval_second=(0.0, 2.0),
+                   p_expected=overrides["p_tost"], p_opposite=overrides["p_opposite"], test="Welch t",
+                   margin=1.0, equivalent=overrides["p_tost"] < 0.05, details={"p_tost": overrides["p_tost"]})
+    j = judge(c)
+    assert (j.verdict, j.outcome) == (verdict, outcome)
+    # a stricter level (a sequential procedure's look) can only turn decisions into "neither"
+    assert judge(c, alpha=0.005).verdict == "inconclusive"
+
+
+def test_equal_configurations_are_called_different_at_most_at_the_nominal_rate():
+    """The other error of an equivalence question: true difference 0, margin 1.5 seed SDs —
+    contradicted (different and not equivalent) in at most 5 % (two-sided test at 0.05)."""
+    prediction = Prediction(metric="eval/fid", kind="equivalence", parameter="p", values=("a", "b"),
+                            margin=1.5)
+    rate = _rate(prediction, {"a": 0.0, "b": 0.0}, seed=5, outcomes=("contradicted",))
+    assert rate <= _bound(0.05)
