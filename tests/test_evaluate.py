@@ -199,7 +199,6 @@ EXPECTED_KEYS = {"eval/fid", "eval/is", "eval/is_std", "eval/kid", "eval/kid_std
                  # robustness to the extractor: no network, class histogram matched, the
                  # second extractor's cheap metrics and its weights' hash
                  "eval/fwd", "eval/fid_hm", "eval/class_tv", "eval/mlp/fid", "eval/mlp/fid_se",
-                 "eval/mlp/kid", "eval/mlp/kid_std", "eval/mlp/precision", "eval/mlp/recall",
                  "eval/mlp/classifier_sha256"}
 
 

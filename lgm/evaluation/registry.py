@@ -27,7 +27,7 @@ is its ``needs``:
 Extractors. Every entry above is computed in the primary extractor's feature space (the
 ``cnn`` classifier: ``eval/fid`` ...). The entries in :data:`EXTRACTOR_METRICS` are also
 computed in each other shipped extractor's space (:data:`EXTRACTORS`) and logged under
-``<namespace>/<extractor>/<name>`` (``eval/mlp/fid``, ``curve/mlp/kid``), with that
+``<namespace>/<extractor>/<name>`` (``eval/mlp/fid``, ``curve/mlp/fid``), with that
 extractor's weights' SHA-256 as ``eval/<extractor>/classifier_sha256``. The naming lives
 only here: :func:`extractor_key` spells a key for an extractor, :func:`extractor_keys`
 maps a metric to its key under every extractor, :func:`split_key` reads one back, and
@@ -66,7 +66,8 @@ __all__ = ["MINIMIZE", "MAXIMIZE", "GOALS", "NEEDS", "Output", "Metric", "Metric
            "known_goal", "outputs_of", "compute", "min_samples", "PRIMARY_EXTRACTOR",
            "EXTRACTORS", "EXTRACTOR_METRICS", "check_extractor", "split_key", "extractor_of",
            "extractor_key", "extractor_keys", "extractor_namespace", "robustness_keys",
-           "ROBUSTNESS_ALTERNATIVES", "FWD_LEVEL", "EXTRACTOR_FREE_NEEDS"]
+           "ROBUSTNESS_ALTERNATIVES", "FWD_LEVEL", "EXTRACTOR_FREE_NEEDS",
+           "EXTRACTOR_OUTPUTS"]
 
 MINIMIZE, MAXIMIZE = "minimize", "maximize"
 # The feature extractors: one fixed, shipped network per (extractor, dataset). The primary
@@ -360,9 +361,14 @@ def min_samples(name: str) -> int:
 # --------------------------------------------------------------------------- key names
 # The one place that spells a metric's key under an extractor.
 
-# The entries logged again in every other extractor's feature space: the cheap ones
-# (measured in benchmarks/metrics.py). Their output names carry over: eval/mlp/fid ...
-EXTRACTOR_METRICS = ("fid", "fid_se", "kid", "precision_recall")
+# The entries logged again in every other extractor's feature space: FID and its bootstrap SE
+# (what a verdict and its variance floor need) cost ~1 s at N = 10,000; KID and
+# precision/recall would add ~15 s per extractor under load (benchmarks/metrics.py), so they
+# are left to ``python -m lgm.evaluation score --extractor NAME`` (every metric, any space).
+EXTRACTOR_METRICS = ("fid", "fid_se")
+# their output names, and the weights' hash each extractor logs beside them
+EXTRACTOR_OUTPUTS = frozenset({o.name for n in EXTRACTOR_METRICS for o in METRICS[n].outputs}
+                              | {CLASSIFIER_KEY.split("/")[-1]})
 assert not set(EXTRACTORS) & set(OUTPUTS), "an extractor name would read as a metric name"
 
 
@@ -405,11 +411,9 @@ def extractor_key(key: str, extractor: str) -> str:
     if namespace is None:
         raise ValueError(f"{key!r} has no namespace; give a logged key such as eval/fid")
     check_extractor(extractor)
-    per_extractor = {o.name for n in EXTRACTOR_METRICS for o in METRICS[n].outputs}
-    per_extractor.add(metric_name(CLASSIFIER_KEY))
-    if extractor != PRIMARY_EXTRACTOR and metric_name(key) not in per_extractor:
+    if extractor != PRIMARY_EXTRACTOR and metric_name(key) not in EXTRACTOR_OUTPUTS:
         raise ValueError(f"{key!r} is not logged per extractor; per-extractor metrics: "
-                         f"{', '.join(sorted(per_extractor))}")
+                         f"{', '.join(sorted(EXTRACTOR_OUTPUTS))}")
     return f"{extractor_namespace(namespace, extractor)}/{rest}"
 
 
@@ -433,8 +437,7 @@ def robustness_keys(key: str) -> dict[str, str]:
     namespace, extractor, _ = split_key(key)
     name = metric_name(key)
     out = {}
-    per_extractor = {o.name for n in EXTRACTOR_METRICS for o in METRICS[n].outputs}
-    if name in per_extractor:
+    if name in EXTRACTOR_OUTPUTS:
         out.update({e: k for e, k in extractor_keys(key).items() if e != extractor})
     for alternative in ROBUSTNESS_ALTERNATIVES.get(name, ()):
         out[alternative] = f"{namespace}/{alternative}" if namespace else alternative
