@@ -9,7 +9,12 @@
    ``manifold_metrics`` with the reference's cached radii (what ``evaluate`` runs), with
    the values side by side (they must be equal).
 3. The evaluation entry point on 10,000 samples, cold and warm reference cache.
-4. The share of a quick study run that is evaluation, per family: the run's training time
+4. The cost of the extractor checks (issue 21): ``evaluate`` on 10,000 samples (warm
+   caches) as it ran before them — the primary extractor only, without ``fwd``/``fid_hm`` —
+   against what a run now computes (every shipped extractor's ``EXTRACTOR_METRICS``, the
+   extractor-free FWD and the histogram-matched FID), side by side; prints both and the
+   added share. ``--extractors-only`` runs just this (last line ``extractor_share=...``).
+5. The share of a quick study run that is evaluation, per family: the run's training time
    (``train_steps`` of the ``quick`` budget, the family's default training mode, timed over
    ``--train-steps`` steps and scaled) against the run's whole evaluation (``evaluate`` with
    the run's reconstructions and test ELBO for the VAE, the sample grids and weights), timed
@@ -153,6 +158,28 @@ def evaluation_entry_point_timing(num_samples: int = 10_000):
     return ratio
 
 
+def extractor_cost(num_samples: int, repeats: int) -> float:
+    """(all checks - primary only) / all checks, ``evaluate`` times on warm caches."""
+    from lgm.evaluation import evaluate, registry
+
+    sample_fn, sampler = _entry_point_sampler()
+    before = tuple(n for n in registry.SAMPLE_METRICS if n not in ("fwd", "fid_hm"))
+    runs = {"primary only": {"extractors": (registry.PRIMARY_EXTRACTOR,), "metrics": before},
+            "all checks": {"extractors": registry.EXTRACTORS, "metrics": registry.SAMPLE_METRICS}}
+    for kwargs in runs.values():  # warm-up: every reference cache filled once
+        evaluate(sample_fn=sample_fn, dataset="fashion_mnist", num_samples=num_samples,
+                 progress=False, **kwargs)
+    times = {name: best_time(lambda kw=kwargs: evaluate(
+        sample_fn=sample_fn, dataset="fashion_mnist", num_samples=num_samples, progress=False,
+        **kw), repeats)[0] for name, kwargs in runs.items()}
+    share = (times["all checks"] - times["primary only"]) / times["all checks"]
+    print(f"evaluate n={num_samples} ({sampler} sampler, warm caches): primary only "
+          f"{times['primary only']:6.2f} s, with the extractor checks "
+          f"({', '.join(registry.EXTRACTORS)} + fwd + fid_hm) {times['all checks']:6.2f} s: "
+          f"added share {share:.3f}", flush=True)
+    return share
+
+
 def _entry_point_sampler():
     """(sample_fn, description): an untrained VAE's samples, else real test images."""
     import torch
@@ -213,12 +240,17 @@ def main(argv=None) -> None:
     parser.add_argument("--dims", type=int, nargs="+", default=[128, 2048])
     parser.add_argument("--train-steps", type=int, default=40, help="steps timed per family")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--extractors-only", action="store_true",
+                        help="only the cost of the extractor checks (item 4)")
     args = parser.parse_args(argv)
     if args.n < 2 or args.repeats < 1 or min(args.dims) < 1:
         parser.error(f"need --n >= 2, --repeats >= 1 and --dims >= 1, got n={args.n}, "
                      f"repeats={args.repeats}, dims={args.dims}")
     print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')}, "
           f"repeats={args.repeats}, n={args.n}", flush=True)
+    if args.extractors_only:
+        print(f"extractor_share={extractor_cost(args.n, args.repeats):.3f}")
+        return
     ratios = {d: bench_fid(args.n, d, args.repeats) for d in args.dims}
     bench_feature_metrics(args.n, 128, args.repeats)
     try:
@@ -226,6 +258,7 @@ def main(argv=None) -> None:
     except _entry_point_unavailable() as err:  # keep the last line: eval_share=...
         print(f"evaluation entry point: skipped ({type(err).__name__}: "
               f"{str(err).splitlines()[0]})")
+    extractor_cost(args.n, args.repeats)
     shares = {}
     for family in ("vae", "gan"):
         train_s, eval_s = quick_run_share(family, args.train_steps, args.repeats)

@@ -1,12 +1,13 @@
 """Train the fixed evaluation classifier of one dataset and register its weights.
 
     OMP_NUM_THREADS=1 python scripts/train_classifier.py --dataset fashion_mnist \
-        [--epochs N] [--seed S] [--out lgm/evaluation/weights]
+        [--arch cnn|mlp] [--epochs N] [--seed S] [--out FOLDER]
 
 The recipe, the augmentation and the registration are library code
 (``lgm.evaluation.classifier_training``); this program only parses the command line, trains,
 writes ``<out>/<dataset>.pt`` and updates ``<out>/registry.json`` (default: the shipped
-weights folder), then prints the test accuracy.
+weights folder of ``--arch``: ``lgm/evaluation/weights/`` for the primary, its subfolder
+``<arch>/`` for another extractor), then prints the test accuracy.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import torch  # noqa: E402
 
 from lgm.data import DATASETS  # noqa: E402
 from lgm.evaluation.classifier_training import TrainConfig, register, train  # noqa: E402
-from lgm.evaluation.classifiers import WEIGHTS_DIR  # noqa: E402
+from lgm.evaluation.classifiers import weights_folder  # noqa: E402
+from lgm.evaluation.registry import EXTRACTORS, PRIMARY_EXTRACTOR  # noqa: E402
 
 
 def parse(argv: list[str] | None) -> tuple[TrainConfig, Path, str]:
@@ -34,12 +36,15 @@ def parse(argv: list[str] | None) -> tuple[TrainConfig, Path, str]:
     for name in ("lr", "weight_decay", "erase_prob"):
         p.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     p.add_argument("--shift", type=int, default=defaults.shift)
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR)
+    p.add_argument("--arch", choices=EXTRACTORS, default=PRIMARY_EXTRACTOR,
+                   help="the extractor whose network to train (default: the primary)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="weights folder (default: the shipped folder of --arch)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = p.parse_args(argv)
     config = TrainConfig(a.dataset, a.epochs, a.seed, a.batch_size, a.lr, a.weight_decay,
-                         a.shift, a.erase_prob)
-    return config, a.out, a.device
+                         a.shift, a.erase_prob, a.arch)
+    return config, a.out or weights_folder(a.arch), a.device
 
 
 def main(argv: list[str] | None = None) -> dict:

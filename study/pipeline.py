@@ -20,7 +20,7 @@ import torch
 from contracts.record import CHECKPOINT_FILE, WEIGHTS_FILE
 from lgm.data import load_dataset
 from lgm.evaluation import evaluate, verify_classifier
-from lgm.evaluation.registry import CURVE_NAMESPACE, EVAL_NAMESPACE
+from lgm.evaluation.registry import CURVE_NAMESPACE, EVAL_NAMESPACE, EXTRACTORS
 from lgm.train import TrainClock, seed_everything, train
 from study.build import (build_model, build_stream, configure_device, dequantized,
                          elbo_function, reconstructor, sampler, save_images, train_config)
@@ -51,8 +51,10 @@ def checkpoint_step(run_dir: Path) -> int | None:
 def preflight(config: RunConfig) -> None:
     """Checks that need more than the config, before any training: the dataset's fixed
     evaluation classifier must be registered and its weight file intact (SHA-256), so a
-    missing or tampered file costs nothing (the error names the command that trains one)."""
-    verify_classifier(config.dataset)
+    missing or tampered file costs nothing (the error names the command that trains one);
+    the same for every other shipped extractor, whose metrics every run logs too."""
+    for extractor in EXTRACTORS:
+        verify_classifier(config.dataset, extractor=extractor)
 
 
 def curve_steps(config: RunConfig) -> list[int]:

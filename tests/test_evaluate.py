@@ -195,7 +195,11 @@ EXPECTED_KEYS = {"eval/fid", "eval/is", "eval/is_std", "eval/kid", "eval/kid_std
                  "eval/precision", "eval/recall", "eval/density", "eval/coverage",
                  "eval/ct", "eval/copy_fraction", "eval/vendi", "eval/fid_inf", "eval/fid_se",
                  "eval/real_precision", "eval/real_recall", "eval/real_density", "eval/real_coverage",
-                 "eval/classifier_sha256", "eval/num_samples"}
+                 "eval/classifier_sha256", "eval/num_samples",
+                 # robustness to the extractor: no network, class histogram matched, the
+                 # second extractor's cheap metrics and its weights' hash
+                 "eval/fwd", "eval/fid_hm", "eval/class_tv", "eval/mlp/fid", "eval/mlp/fid_se",
+                 "eval/mlp/classifier_sha256"}
 
 
 def test_evaluate_real_images_score_well_and_noise_badly(test_images):

@@ -391,13 +391,14 @@ def test_is_torch_and_numpy_inputs_give_identical_results(dtype):
 
 def test_registry_and_directions():
     assert registry.SAMPLE_METRICS == ("fid", "is", "kid", "precision_recall", "density_coverage",
-                                       "data_copying", "vendi", "fid_inf", "fid_se", "real_baseline")
+                                       "data_copying", "vendi", "fid_inf", "fid_se", "real_baseline",
+                                       "fwd", "fid_hm")
     goals = {name: o.goal for name, o in registry.OUTPUTS.items()}
     assert {k: goals[k] for k in ("fid", "kid", "is", "precision", "recall", "density", "coverage")} == {
         "fid": "minimize", "kid": "minimize", "is": "maximize", "precision": "maximize",
         "recall": "maximize", "density": "maximize", "coverage": "maximize"}
     assert {k for k, g in goals.items() if g == "minimize"} == {"fid", "kid", "fid_class", "fid_recon", "bpd",
-                                                                   "copy_fraction", "fid_inf"}
+                                                                   "copy_fraction", "fid_inf", "fwd", "fid_hm"}
     assert goals["is_std"] is None and goals["kl"] is None  # diagnostics have no direction
     assert goals["ct"] is None and goals["vendi"] == "maximize"  # C_T: ≈ 0 is best, no direction
     assert registry.outputs_of("is") == ["eval/is", "eval/is_std"]

@@ -14,7 +14,7 @@ from PIL import Image
 
 import lgm.evaluation.scoring as scoring
 from lgm.data import load_dataset
-from lgm.evaluation import evaluate, extract, classifier, fid
+from lgm.evaluation import evaluate, extract, classifier, fid, registry
 from lgm.evaluation.__main__ import main
 from lgm.evaluation.evaluator import balanced_labels
 from lgm.evaluation.files import SampleInputError, as_images
@@ -148,9 +148,10 @@ def test_scores_equal_evaluate_of_the_same_samples_served_in_order(real, expecte
     def sample_fn(n, y):
         return images[[next(served) for _ in range(n)]]
 
-    out = evaluate(sample_fn=sample_fn, dataset=DATASET, num_samples=100, conditional=True, seed=0)
+    out = evaluate(sample_fn=sample_fn, dataset=DATASET, num_samples=100, conditional=True, seed=0,
+                   extractors=(registry.PRIMARY_EXTRACTOR,))  # score: one extractor's space
     got = scoring.score(images[arranged], dataset=DATASET, labels=requested).values
-    assert got == out
+    assert got == out and "eval/fwd" in got
 
 
 # --------------------------------------------------------------------------- bad input
@@ -289,7 +290,9 @@ def test_statistics_of_another_classifier_or_dataset_are_refused(tmp_path, real,
     x = scoring.load_set(real[0], DATASET)
     path = tmp_path / "s.npz"
     features = torch.zeros(100, 128)
-    e = scoring.EmbeddedSet(features, torch.full((100, 10), 0.1), None, DATASET, "0" * 64, "test")
+    pixels = (np.zeros((64, 16)), np.zeros((64, 16, 16)))
+    e = scoring.EmbeddedSet(features, torch.full((100, 10), 0.1), None, DATASET, "0" * 64, "test",
+                            pixels=pixels)
     scoring.write_stats(path, e)
     with pytest.raises(SampleInputError, match="made with the fashion_mnist classifier of SHA-256 0000"):
         scoring.score(path, dataset=DATASET)

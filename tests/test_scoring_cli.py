@@ -39,8 +39,12 @@ pytestmark = pytest.mark.filterwarnings("ignore::lgm.evaluation.metrics.RankDefi
 # balls, k = 5 per sample, twice that). Standard deviations over splits or subsets are small
 # differences: absolute tolerances (is_std measured 0.005).
 RELATIVE = 0.02
-COUNTS = ("precision", "recall", "density", "coverage", "conditional_accuracy", "copy_fraction")
+COUNTS = ("precision", "recall", "density", "coverage", "conditional_accuracy", "copy_fraction",
+          "class_tv")
 ABSOLUTE = {"is_std": 0.02, "kid_std": 1e-6}
+# FID after resampling by predicted class: one prediction flipped by 8-bit rounding changes a
+# class count and so every later seeded draw (another resample of 200, not a nearby number)
+RESAMPLED = {"fid_hm": 0.1}
 
 
 def _env(cache: Path) -> dict:
@@ -114,6 +118,8 @@ def test_the_png_folder_of_the_samples_scores_within_the_8_bit_tolerance(study_r
             assert abs(value - logged) <= 0.03 * (1 if name != "density" else 2), (key, value, logged)
         elif name in ABSOLUTE:
             assert abs(value - logged) <= ABSOLUTE[name], (key, value, logged)
+        elif name in RESAMPLED:
+            assert value == pytest.approx(logged, rel=RESAMPLED[name]), (key, value, logged)
         else:
             assert value == pytest.approx(logged, rel=RELATIVE), (key, value, logged)
 

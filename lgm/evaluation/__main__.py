@@ -2,10 +2,12 @@
 
     python -m lgm.evaluation score SAMPLES --dataset D [--labels FILE] [--num-samples N]
                                    [--seed S] [--json OUT] [--copies PNG] [--device auto|cpu|cuda]
+                                   [--extractor NAME]
     python -m lgm.evaluation compare A B --dataset D [--num-samples N] [--seed S] [--json OUT]
-                                   [--device auto|cpu|cuda]
+                                   [--device auto|cpu|cuda] [--extractor NAME]
     python -m lgm.evaluation stats SAMPLES --dataset D --out STATS.npz [--labels FILE]
                                    [--num-samples N] [--seed S] [--device auto|cpu|cuda]
+                                   [--extractor NAME]
 
 SAMPLES (and A, B): a folder of PNG/JPEG images (searched recursively, sorted by path), a
 .npy/.npz array (uint8 0-255 or float 0-1; N×H×W, N×H×W×C or N×C×H×W), a .pt tensor, or a
@@ -13,8 +15,11 @@ statistics .npz written by ``stats``. Labels for the conditional metrics: --labe
 (.npy/.txt/.csv, in the samples' order) or the .npz's ``labels`` array. compare scores A
 with B as the reference (no memorisation metrics: they need the training split).
 
-Prints a table of every metric with the classifier's SHA-256 and N; --json writes the same
-numbers as one flat dict with the ``eval/...`` keys a study run logs. Bad input: one
+--extractor: the shipped feature extractor whose space every metric is computed in (default
+the primary; another's keys are ``eval/<extractor>/...``, as a study run logs them); a
+statistics file records its extractor and is refused by another. Prints a table of every
+metric with the classifier's SHA-256 and N; --json writes the same numbers as one flat dict
+with the ``eval/...`` keys a study run logs. Bad input: one
 ``error:`` line and exit status 2, before any embedding; warnings as ``warning:`` lines.
 The logic lives in ``lgm.evaluation.scoring`` and ``lgm.evaluation.files``.
 """
@@ -42,6 +47,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     from lgm.evaluation.evaluator import NUM_SAMPLES
+    from lgm.evaluation.registry import EXTRACTORS, PRIMARY_EXTRACTOR
 
     p = _Parser(prog="python -m lgm.evaluation", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
@@ -55,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--seed", type=int, default=0,
                        help="seeds the subset, IS splits and KID subsets (default 0)")
         q.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+        # not argparse choices: an unknown name gets the same one-line refusal as the library's
+        q.add_argument("--extractor", default=PRIMARY_EXTRACTOR,
+                       help=f"feature extractor: {', '.join(EXTRACTORS)} (default {PRIMARY_EXTRACTOR})")
 
     what = ("a folder of PNG/JPEG images, a .npy/.npz/.pt array, or a statistics .npz from "
             "'stats'")
@@ -92,16 +101,18 @@ def _finite(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _table(values: dict, dataset: str) -> list[str]:
+def _table(values: dict, dataset: str, extractor: str) -> list[str]:
     """One row per logged key, in registry order, with the direction that is better."""
     from lgm.data import dataset_info
     from lgm.evaluation import registry
 
     words = {registry.MINIMIZE: "lower", registry.MAXIMIZE: "higher", None: "diagnostic"}
     keys = [k for name in registry.METRICS
-            for k in registry.outputs_of(name, num_classes=dataset_info(dataset).num_classes)
+            for k in registry.outputs_of(name, num_classes=dataset_info(dataset).num_classes,
+                                         extractor=extractor)
             if k in values]
-    keys += [k for k in values if k not in keys and k not in registry.PROVENANCE_KEYS]
+    provenance = {registry.extractor_key(registry.CLASSIFIER_KEY, extractor), registry.NUM_SAMPLES_KEY}
+    keys += [k for k in values if k not in keys and k not in provenance]
     width = max(len(k) for k in keys) + 2
     lines = [f"{'metric':<{width}}{'value':>14}  better"]
     for key in keys:
@@ -114,16 +125,18 @@ def _table(values: dict, dataset: str) -> list[str]:
     return lines
 
 
-def _report(command: str, what: str, dataset: str, result) -> None:
+def _report(command: str, what: str, dataset: str, extractor: str, result) -> None:
     from lgm.evaluation import registry
 
     values = result.values
+    sha = values[registry.extractor_key(registry.CLASSIFIER_KEY, extractor)]
+    named = "" if extractor == registry.PRIMARY_EXTRACTOR else f" (extractor {extractor})"
     print(f"{command} {what}")
-    print(f"dataset {dataset}, classifier SHA-256 {values[registry.CLASSIFIER_KEY]}, "
+    print(f"dataset {dataset}, classifier{named} SHA-256 {sha}, "
           f"N = {values[registry.NUM_SAMPLES_KEY]}")
     for note in result.notes:
         print(f"  {note}")
-    print("\n".join(_table(values, dataset)))
+    print("\n".join(_table(values, dataset, extractor)))
 
 
 def _write_json(path: str, values: dict) -> None:
@@ -137,13 +150,14 @@ def _run(args) -> int:
 
     device = _device(args.device)
     common = {"dataset": args.dataset, "num_samples": args.num_samples, "seed": args.seed,
-              "device": device}
+              "device": device, "extractor": scoring.check_extractor(args.extractor)}
     if args.command == "score":
         result = scoring.score(args.samples, labels=args.labels, copies=args.copies, **common)
-        _report("score", args.samples, args.dataset, result)
+        _report("score", args.samples, args.dataset, args.extractor, result)
     elif args.command == "compare":
         result = scoring.compare(args.a, args.b, **common)
-        _report("compare", f"{args.a} (B = {args.b} as the reference)", args.dataset, result)
+        _report("compare", f"{args.a} (B = {args.b} as the reference)", args.dataset,
+                args.extractor, result)
     else:
         return _stats(args, device)
     if args.json:
@@ -155,19 +169,21 @@ def _run(args) -> int:
 def _stats(args, device: str) -> int:
     from lgm.evaluation import scoring
 
-    scoring.check_dataset(args.dataset)
+    scoring.check_dataset(args.dataset, args.extractor)
     x, notes, _ = scoring.prepare(args.samples, args.dataset, labels=args.labels,
                                    num_samples=args.num_samples, seed=args.seed,
-                                   metrics=scoring.METRICS, progress=None)
+                                   metrics=scoring.METRICS, progress=None,
+                                   extractor=args.extractor)
     if isinstance(x, scoring.EmbeddedSet):
         raise scoring.SampleInputError(f"{args.samples} is a statistics file already")
-    embedded = scoring.embed(x, args.dataset, device=device)
+    embedded = scoring.embed(x, args.dataset, device=device, extractor=args.extractor)
     scoring.write_stats(args.out, embedded)
     for note in notes:
         print(f"  {note}")
     print(f"wrote {args.out}: {len(embedded)} samples of {args.dataset} (features, probabilities"
-          f"{', labels' if embedded.labels is not None else ''}, mu, sigma), classifier SHA-256 "
-          f"{embedded.sha256}; usable by score and compare in place of the set (every metric)")
+          f"{', labels' if embedded.labels is not None else ''}, mu, sigma, wavelet statistics), "
+          f"extractor {embedded.extractor}, classifier SHA-256 {embedded.sha256}; usable by "
+          f"score and compare (with the same --extractor) in place of the set (every metric)")
     return EXIT_OK
 
 

@@ -2,7 +2,10 @@
 the program is ``scripts/train_classifier.py``)::
 
     OMP_NUM_THREADS=1 python scripts/train_classifier.py --dataset fashion_mnist \
-        [--epochs N] [--seed S] [--out lgm/evaluation/weights]
+        [--arch cnn|mlp] [--epochs N] [--seed S] [--out lgm/evaluation/weights]
+
+``--arch`` names the extractor whose network is trained (``lgm.evaluation.registry.EXTRACTORS``;
+default the primary); ``--out`` defaults to that extractor's weights folder.
 
 Recipe: AdamW (Loshchilov & Hutter 2019) with a one-cycle learning-rate schedule (Smith &
 Topin 2017), batch 128, cross-entropy without label smoothing (smoothing would cap the
@@ -31,8 +34,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from lgm.data import DATASETS, BatchStream, load_dataset, scale
-from lgm.evaluation.classifiers import (ARCHITECTURE, FEATURE_DIM, PROGRAM, REGISTRY_NAME,
-                                        ClassifierNet, file_sha256)
+from lgm.evaluation.classifiers import (ARCHITECTURES, FEATURE_DIM, PROGRAM, REGISTRY_NAME,
+                                        ClassifierNet, build_net, file_sha256)
+from lgm.evaluation.registry import PRIMARY_EXTRACTOR, check_extractor
 
 __all__ = ["TrainConfig", "augment", "train", "accuracy", "register", "canonical_command",
            "FLIP_SAFE"]
@@ -51,10 +55,12 @@ class TrainConfig:
     weight_decay: float = 5e-4
     shift: int = 2
     erase_prob: float = 0.25
+    arch: str = PRIMARY_EXTRACTOR  # the extractor whose architecture is trained
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; allowed: {', '.join(DATASETS)}")
+        check_extractor(self.arch)
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -135,11 +141,10 @@ def accuracy(net: ClassifierNet, dataset, device: torch.device,
 def train(config: TrainConfig, device: torch.device) -> tuple[ClassifierNet, float]:
     """Train from scratch; returns the net (eval mode, on ``device``) and its test accuracy."""
     torch.manual_seed(config.seed)  # weight init
-    info = DATASETS[config.dataset]
     train_set = load_dataset(config.dataset, "train")
     test_set = load_dataset(config.dataset, "test")
     stream = BatchStream(train_set, config.batch_size, "zero_one", device=device, seed=config.seed)
-    net = ClassifierNet(info.shape[0], info.num_classes, FEATURE_DIM).to(device)
+    net = build_net(config.arch, config.dataset, FEATURE_DIM).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total = config.epochs * stream.steps_per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total)
@@ -168,8 +173,10 @@ def train(config: TrainConfig, device: torch.device) -> tuple[ClassifierNet, flo
 
 def canonical_command(config: TrainConfig) -> str:
     """Every hyper-parameter spelled out, so the command reproduces the weights even if
-    the defaults change."""
-    args = [f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in asdict(config).items()]
+    the defaults change (``--arch`` only for a non-primary extractor: the primary's recorded
+    commands predate the option)."""
+    args = [f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in asdict(config).items()
+            if not (k == "arch" and v == PRIMARY_EXTRACTOR)]
     return f"OMP_NUM_THREADS=1 python {PROGRAM} " + " ".join(args)
 
 
@@ -180,6 +187,12 @@ def state_dict_bytes(state: dict) -> bytes:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return buffer.getvalue()
+
+
+def _recorded_config(config: TrainConfig) -> dict:
+    """The config as registry.json records it (``arch`` only for a non-primary extractor,
+    so the primary's entries keep their recorded form)."""
+    return {k: v for k, v in asdict(config).items() if not (k == "arch" and v == PRIMARY_EXTRACTOR)}
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -197,11 +210,12 @@ def register(net: ClassifierNet, config: TrainConfig, test_acc: float, out: Path
              for k, v in net.state_dict().items()}
     _atomic_write(weights, state_dict_bytes(state))
     entry = {
-        "file": weights.name, "sha256": file_sha256(weights), "architecture": ARCHITECTURE,
+        "file": weights.name, "sha256": file_sha256(weights),
+        "architecture": ARCHITECTURES[config.arch][1],
         "feature_dim": net.feature_dim, "num_classes": net.num_classes,
         "in_channels": net.in_channels, "test_accuracy": round(test_acc, 6),
         "epochs": config.epochs, "seed": config.seed, "command": canonical_command(config),
-        "config": asdict(config), "device": str(next(net.parameters()).device),
+        "config": _recorded_config(config), "device": str(next(net.parameters()).device),
         "torch": torch.__version__, "train_seconds": round(seconds),
     }
     registry_path = out / REGISTRY_NAME

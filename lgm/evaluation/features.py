@@ -26,10 +26,13 @@ from tqdm import tqdm
 from lgm.data import SPLITS, dataset_info, load_dataset, scale
 from lgm.evaluation.classifiers import ClassifierNet, classifier, classifier_sha256
 from lgm.evaluation.metrics import feature_statistics
+from lgm.evaluation.metrics.fwd import WaveletMoments
 from lgm.evaluation.metrics.manifold import real_sq_radii
+from lgm.evaluation.registry import PRIMARY_EXTRACTOR
 
 __all__ = ["extract", "check_images", "ReferenceStatistics", "reference_statistics",
-           "reference_cache_dir", "reference_cache_path", "cached_numbers"]
+           "reference_cache_dir", "reference_cache_path", "cached_numbers",
+           "pixel_reference_statistics"]
 
 # 2: features from the folded, channels-last inference net (equal to format 1's to round-off,
 # but a run's features and its reference must come from one computation), plus k-NN radii.
@@ -198,8 +201,10 @@ def reference_statistics(dataset: str, *, split: str = "train", num_samples: int
                          seed: int = 0, device: str | torch.device = "cpu",
                          batch_size: int = 500, cache_dir: str | Path | None = None,
                          weights_dir: str | Path | None = None,
-                         progress: bool | None = None, radii_ks=()) -> ReferenceStatistics:
-    """Reference features of ``num_samples`` real images (a seeded subset of ``split``).
+                         progress: bool | None = None, radii_ks=(),
+                         extractor: str = PRIMARY_EXTRACTOR) -> ReferenceStatistics:
+    """Reference features of ``num_samples`` real images (a seeded subset of ``split``)
+    in ``extractor``'s feature space (default the primary; its SHA-256 keys the cache).
 
     Loaded from the cache when a file with the same (dataset, split, n, seed, classifier
     SHA-256) exists and its stored key matches; otherwise computed and written atomically.
@@ -213,14 +218,14 @@ def reference_statistics(dataset: str, *, split: str = "train", num_samples: int
     if not isinstance(num_samples, int) or not 2 <= num_samples <= size:
         raise ValueError(f"num_samples must be an int in 2..{size} for {dataset} {split}, "
                          f"got {num_samples!r}")
-    sha = classifier_sha256(dataset, weights_dir)
+    sha = classifier_sha256(dataset, weights_dir, extractor=extractor)
     expected = {"dataset": dataset, "split": split, "num_samples": num_samples, "seed": seed,
                 "sha256": sha, "format": CACHE_FORMAT}
     path = reference_cache_path(dataset, split, num_samples, seed, sha, cache_dir)
     ref = _load(path, expected)
     changed = ref is None
     if ref is None:
-        net = classifier(dataset, device, weights_dir)
+        net = classifier(dataset, device, weights_dir, extractor=extractor)
         ref = _compute(net, dataset, split, num_samples, seed, sha, batch_size, progress)
     missing = sorted(set(int(k) for k in radii_ks) - set(ref.radii))
     if missing and len(ref.features) > max(missing):
@@ -229,3 +234,35 @@ def reference_statistics(dataset: str, *, split: str = "train", num_samples: int
     if changed:
         _save(ref, path)
     return ref
+
+
+def pixel_reference_statistics(dataset: str, *, level: int, split: str = "train",
+                               num_samples: int = 10_000, seed: int = 0,
+                               batch_size: int = 500,
+                               cache_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-packet Haar wavelet statistics ``(mu, sigma)`` of the same seeded real subset the
+    feature reference uses (the extractor-free FWD's reference). Depends on no network, so
+    its cache key is ``(dataset, split, n, seed, level)``; stored in the file and checked."""
+    import json
+
+    key = {"pixels": "haar", "dataset": dataset, "split": split, "num_samples": num_samples,
+           "seed": seed, "level": level, "format": 1}
+    path = reference_cache_dir(cache_dir) / (f"{dataset}-{split}-n{num_samples}-seed{seed}"
+                                             f"-haar{level}.npz")
+    try:
+        with np.load(path) as stored:
+            if json.loads(str(stored["key"])) == key:
+                return stored["mu"], stored["sigma"]
+    except (OSError, ValueError, KeyError):
+        pass  # absent, torn or foreign: compute again
+    data = load_dataset(dataset, split).subset(num_samples, seed=seed)
+    moments = WaveletMoments(level)
+    for start in range(0, num_samples, batch_size):
+        moments.add(scale(data.images[start:start + batch_size], "zero_one").numpy())
+    mu, sigma = moments.statistics()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, key=json.dumps(key, sort_keys=True), mu=mu, sigma=sigma)
+    os.replace(tmp, path)
+    return mu, sigma

@@ -19,14 +19,28 @@ is its ``needs``:
 - ``elbo``: whenever an ``elbo_fn`` is given;
 - ``test_reference``: cached features of real *test* images (the held-out sample of the
   data-copying test), computed when an entry that needs it is chosen; such entries are
-  sample metrics too (:data:`SAMPLE_NEEDS`: ``metrics=`` chooses among them).
+  sample metrics too (:data:`SAMPLE_NEEDS`: ``metrics=`` chooses among them);
+- ``pixels``: per-packet wavelet statistics of the samples and of the real reference images
+  (no network: the extractor-free ``fwd``), computed whenever the images themselves pass
+  through the evaluation (not from a statistics file); a sample metric too.
+
+Extractors. Every entry above is computed in the primary extractor's feature space (the
+``cnn`` classifier: ``eval/fid`` ...). The entries in :data:`EXTRACTOR_METRICS` are also
+computed in each other shipped extractor's space (:data:`EXTRACTORS`) and logged under
+``<namespace>/<extractor>/<name>`` (``eval/mlp/fid``, ``curve/mlp/fid``), with that
+extractor's weights' SHA-256 as ``eval/<extractor>/classifier_sha256``. The naming lives
+only here: :func:`extractor_key` spells a key for an extractor, :func:`extractor_keys`
+maps a metric to its key under every extractor, :func:`split_key` reads one back, and
+:func:`robustness_keys` lists the keys a verdict is recomputed on for the report's
+"extractor" check (another classifier, no classifier, the class histogram matched).
 
 An entry's ``min_samples`` is the fewest samples (per class for a ``labels`` entry) it can
 be computed from; :func:`min_samples` derives it from the settings when the entry gives none.
 
-Keys are ``<namespace>/<name>[/<class>]``: the final evaluation logs ``eval/fid``, and
-``goal("curve/fid")`` or ``goal("eval/fid_class/3")`` read the same entry (the namespace
-says when or on what a metric was measured, not what it is).
+Keys are ``<namespace>[/<extractor>]/<name>[/<class>]``: the final evaluation logs
+``eval/fid``, and ``goal("curve/fid")``, ``goal("eval/mlp/fid")`` or
+``goal("eval/fid_class/3")`` read the same entry (the namespace says when or on what a
+metric was measured, the extractor in whose feature space, not what it is).
 """
 
 from __future__ import annotations
@@ -37,9 +51,11 @@ from dataclasses import dataclass, field
 
 from lgm.evaluation.metrics import (feature_statistics, fid, fid_from_statistics,
                                     inception_score, kid)
+from lgm.evaluation.metrics.class_histogram import class_histogram_tv, histogram_matched_indices
 from lgm.evaluation.metrics.data_copying import data_copying
 from lgm.evaluation.metrics.fid_extrapolation import (SIZE_FRACTIONS, fid_bootstrap_se,
                                                      fid_infinity)
+from lgm.evaluation.metrics.fwd import fwd_from_statistics
 from lgm.evaluation.metrics.manifold import manifold_metrics
 from lgm.evaluation.metrics.vendi import vendi_score
 
@@ -47,9 +63,18 @@ __all__ = ["MINIMIZE", "MAXIMIZE", "GOALS", "NEEDS", "Output", "Metric", "Metric
            "METRICS", "SAMPLE_METRICS", "OUTPUTS", "CLASSIFIER_KEY", "NUM_SAMPLES_KEY",
            "PROVENANCE_KEYS", "HEADLINE_KEY", "KNN_KS", "RESAMPLING_SE", "se_key",
            "EVAL_NAMESPACE", "CURVE_NAMESPACE", "SAMPLE_NEEDS", "metric_name", "goal",
-           "known_goal", "outputs_of", "compute", "min_samples"]
+           "known_goal", "outputs_of", "compute", "min_samples", "PRIMARY_EXTRACTOR",
+           "EXTRACTORS", "EXTRACTOR_METRICS", "check_extractor", "split_key", "extractor_of",
+           "extractor_key", "extractor_keys", "extractor_namespace", "robustness_keys",
+           "ROBUSTNESS_ALTERNATIVES", "FWD_LEVEL", "EXTRACTOR_FREE_NEEDS",
+           "EXTRACTOR_OUTPUTS"]
 
 MINIMIZE, MAXIMIZE = "minimize", "maximize"
+# The feature extractors: one fixed, shipped network per (extractor, dataset). The primary
+# defines every headline number (``eval/fid`` ...); each other extractor logs the cheap
+# feature-space metrics again under its own keys (``extractor_key``) as a robustness check.
+PRIMARY_EXTRACTOR = "cnn"
+EXTRACTORS = (PRIMARY_EXTRACTOR, "mlp")
 # Logged beside every evaluation: numbers are comparable only between runs that agree on both
 # (FID is biased in the sample count; another classifier is another feature space).
 CLASSIFIER_KEY, NUM_SAMPLES_KEY = "eval/classifier_sha256", "eval/num_samples"
@@ -61,10 +86,16 @@ EVAL_NAMESPACE, CURVE_NAMESPACE = "eval", "curve"
 # when a sweep states no prediction.
 HEADLINE_KEY = "eval/fid"
 GOALS = (MINIMIZE, MAXIMIZE)
-NEEDS = ("samples", "labels", "reconstructions", "elbo", "test_reference")
+NEEDS = ("samples", "labels", "reconstructions", "elbo", "test_reference", "pixels")
 # The needs of the entries ``evaluate(metrics=...)`` chooses among: the generated samples and
 # cached real data alone.
-SAMPLE_NEEDS = ("samples", "test_reference")
+SAMPLE_NEEDS = ("samples", "test_reference", "pixels")
+# Entries computed from no extractor's features: one key (``eval/fwd``) whatever the extractor.
+EXTRACTOR_FREE_NEEDS = ("pixels",)
+# FWD's Haar packet level: the deepest at which a 28×28 (or 32×32) image's packets are still
+# 4×4 (28 → 14 → 7 → 4): 64 frequency bands of 16 coefficients (the paper's level 4 at
+# 256×256 gives 16×16 packets; at level 4 ours would be 2×2).
+FWD_LEVEL = 3
 # k of the k-NN radii (the authors' recommendations): precision/recall k=3 (Kynkäänniemi et
 # al. 2019), density/coverage k=5 (Naeem et al. 2020). The reference caches its radii for them.
 K_PRECISION_RECALL, K_DENSITY_COVERAGE = 3, 5
@@ -97,6 +128,8 @@ class MetricInputs:
     reconstruction_features: object = None
     elbo_terms: dict | None = None  # {"elbo", "kl", "recon"} means, "dims", "dequantized"
     test_reference: object = None  # ReferenceStatistics of real test images (held out)
+    pixels: object = None  # (mu, sigma) wavelet packet statistics of the samples (fwd)
+    pixel_reference: object = None  # the same of the real reference images
     shared: dict = field(default_factory=dict)  # work several entries use, computed once
 
 
@@ -204,6 +237,22 @@ def _data_copying(x: MetricInputs, *, max_cells: int, samples_per_cell: int,
     return {"ct": result.ct, "copy_fraction": result.copy_fraction}
 
 
+def _fwd(x: MetricInputs, *, wavelet: str, level: int) -> dict:
+    """Extractor-free: Haar packet statistics of the samples vs the real reference's
+    (``wavelet`` is recorded; the Haar transform is the one implemented)."""
+    return {"fwd": fwd_from_statistics(x.pixels, x.pixel_reference)}
+
+
+def _fid_hm(x: MetricInputs) -> dict:
+    """FID of the samples resampled so that their predicted-class histogram matches the
+    reference's (Kynkäänniemi et al. 2023; ``metrics.class_histogram``), and the total
+    variation distance between the two histograms before matching."""
+    rows = histogram_matched_indices(x.probs, x.reference.probs, x.num_classes, seed=x.seed)
+    matched = feature_statistics(x.features[rows])
+    return {"fid_hm": fid_from_statistics(matched, x.reference.statistics),
+            "class_tv": class_histogram_tv(x.probs, x.reference.probs, x.num_classes)}
+
+
 def _vendi(x: MetricInputs) -> dict:
     return {"vendi": vendi_score(x.features)}
 
@@ -277,9 +326,24 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            tuple(Output(f"real_{name}", None) for name in ("precision", "recall", "density", "coverage")),
            needs="test_reference", on_curve=False,
            citation="held-out real images against the reference (calibrates the k-NN metrics)"),
+    # Robustness to the extractor (the report's "extractor" check): no network at all, and
+    # FID with the class histogram taken out.
+    Metric("fwd", _fwd, (Output("fwd", MINIMIZE),), settings={"wavelet": "haar", "level": FWD_LEVEL},
+           needs="pixels", citation="Veeramacheneni et al. 2025 (Fréchet Wavelet Distance)"),
+    Metric("fid_hm", _fid_hm, (Output("fid_hm", MINIMIZE), Output("class_tv", None)),
+           citation="Kynkäänniemi et al. 2023 (FID with the predicted-class histogram matched)"),
 )}
 SAMPLE_METRICS = tuple(name for name, m in METRICS.items() if m.needs in SAMPLE_NEEDS)
 OUTPUTS: dict[str, Output] = {o.name: o for m in METRICS.values() for o in m.outputs}
+
+
+def check_extractor(name: str) -> str:
+    """``name`` if it is a shipped extractor, else ``ValueError`` listing the shipped ones
+    (called on a run's config and the command line before any work)."""
+    if name not in EXTRACTORS:
+        raise ValueError(f"unknown extractor {name!r}; shipped extractors: {', '.join(EXTRACTORS)} "
+                         f"(primary: {PRIMARY_EXTRACTOR})")
+    return name
 
 
 def min_samples(name: str) -> int:
@@ -294,11 +358,90 @@ def min_samples(name: str) -> int:
     return max(2, int(s.get("splits", 0)), int(s.get("k", 0)) + 1)
 
 
+# --------------------------------------------------------------------------- key names
+# The one place that spells a metric's key under an extractor.
+
+# The entries logged again in every other extractor's feature space: FID and its bootstrap SE
+# (what a verdict and its variance floor need) cost ~1 s at N = 10,000; KID and
+# precision/recall would add ~15 s per extractor under load (benchmarks/metrics.py), so they
+# are left to ``python -m lgm.evaluation score --extractor NAME`` (every metric, any space).
+EXTRACTOR_METRICS = ("fid", "fid_se")
+# their output names, and the weights' hash each extractor logs beside them
+EXTRACTOR_OUTPUTS = frozenset({o.name for n in EXTRACTOR_METRICS for o in METRICS[n].outputs}
+                              | {CLASSIFIER_KEY.split("/")[-1]})
+assert not set(EXTRACTORS) & set(OUTPUTS), "an extractor name would read as a metric name"
+
+
+def split_key(key: str) -> tuple[str | None, str, str]:
+    """``(namespace, extractor, rest)`` of a logged key: ``eval/mlp/fid`` → ``("eval",
+    "mlp", "fid")``, ``eval/fid_class/3`` → ``("eval", "cnn", "fid_class/3")`` (no
+    extractor part: the primary), a bare ``fid`` → ``(None, "cnn", "fid")``."""
+    parts = str(key).split("/")
+    if len(parts) == 1:
+        return None, PRIMARY_EXTRACTOR, parts[0]
+    if len(parts) > 2 and parts[1] in EXTRACTORS and parts[1] != PRIMARY_EXTRACTOR:
+        return parts[0], parts[1], "/".join(parts[2:])
+    return parts[0], PRIMARY_EXTRACTOR, "/".join(parts[1:])
+
+
 def metric_name(key: str) -> str:
     """The output name of a logged key: ``eval/fid`` → ``fid``, ``eval/fid_class/3`` →
-    ``fid_class``, ``curve/kid`` → ``kid``; a bare ``fid`` is its own name."""
-    parts = str(key).split("/")
-    return parts[1] if len(parts) > 1 else parts[0]
+    ``fid_class``, ``curve/kid`` → ``kid``, ``eval/mlp/fid`` → ``fid``; a bare ``fid`` is
+    its own name."""
+    return split_key(key)[2].split("/")[0]
+
+
+def extractor_of(key: str) -> str:
+    """The extractor in whose feature space ``key`` was measured (the primary when the key
+    names none)."""
+    return split_key(key)[1]
+
+
+def extractor_namespace(namespace: str, extractor: str) -> str:
+    """The key prefix of ``extractor``'s metrics: ``eval`` (primary) or ``eval/mlp``."""
+    check_extractor(extractor)
+    return namespace if extractor == PRIMARY_EXTRACTOR else f"{namespace}/{extractor}"
+
+
+def extractor_key(key: str, extractor: str) -> str:
+    """``key`` measured with ``extractor``: ``extractor_key("eval/fid", "mlp")`` →
+    ``eval/mlp/fid``; the primary's key is the plain one. ``ValueError`` for an unknown
+    extractor or a metric not logged per extractor (:data:`EXTRACTOR_METRICS`)."""
+    namespace, _, rest = split_key(key)
+    if namespace is None:
+        raise ValueError(f"{key!r} has no namespace; give a logged key such as eval/fid")
+    check_extractor(extractor)
+    if extractor != PRIMARY_EXTRACTOR and metric_name(key) not in EXTRACTOR_OUTPUTS:
+        raise ValueError(f"{key!r} is not logged per extractor; per-extractor metrics: "
+                         f"{', '.join(sorted(EXTRACTOR_OUTPUTS))}")
+    return f"{extractor_namespace(namespace, extractor)}/{rest}"
+
+
+def extractor_keys(key: str) -> dict[str, str]:
+    """``{extractor: key}`` of a metric under every shipped extractor, the primary first:
+    ``extractor_keys("eval/fid")`` → ``{"cnn": "eval/fid", "mlp": "eval/mlp/fid"}`` (any
+    extractor's spelling of the key may be given)."""
+    return {extractor: extractor_key(key, extractor) for extractor in EXTRACTORS}
+
+
+# What the report's "extractor" check recomputes a FID verdict on, besides the other
+# extractors' FID: the extractor-free distance and the class-histogram-matched FID.
+ROBUSTNESS_ALTERNATIVES = {"fid": ("fwd", "fid_hm")}
+
+
+def robustness_keys(key: str) -> dict[str, str]:
+    """``{label: key}`` the verdict on ``key`` is recomputed on to check the extractor:
+    the metric under each *other* extractor, then for FID the extractor-free FWD and the
+    histogram-matched FID. ``robustness_keys("eval/fid")`` → ``{"mlp": "eval/mlp/fid",
+    "fwd": "eval/fwd", "fid_hm": "eval/fid_hm"}``; empty for a metric with none."""
+    namespace, extractor, _ = split_key(key)
+    name = metric_name(key)
+    out = {}
+    if name in EXTRACTOR_OUTPUTS:
+        out.update({e: k for e, k in extractor_keys(key).items() if e != extractor})
+    for alternative in ROBUSTNESS_ALTERNATIVES.get(name, ()):
+        out[alternative] = f"{namespace}/{alternative}" if namespace else alternative
+    return out
 
 
 def goal(key: str) -> str:
@@ -335,8 +478,11 @@ def known_goal(key: str) -> str | None:
         return None
 
 
-def outputs_of(name: str, *, namespace: str = "eval", num_classes: int | None = None) -> list[str]:
-    """The keys an entry logs, e.g. ``outputs_of("is")`` → ``["eval/is", "eval/is_std"]``."""
+def outputs_of(name: str, *, namespace: str = "eval", num_classes: int | None = None,
+               extractor: str = PRIMARY_EXTRACTOR) -> list[str]:
+    """The keys an entry logs, e.g. ``outputs_of("is")`` → ``["eval/is", "eval/is_std"]``,
+    ``outputs_of("fid", extractor="mlp")`` → ``["eval/mlp/fid"]``."""
+    namespace = extractor_namespace(namespace, extractor)
     keys = []
     for output in METRICS[name].outputs:
         if output.per_class:
