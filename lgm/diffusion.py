@@ -64,7 +64,7 @@ class DiffusionConfig:
     width: int = 12             # channels at 28×28; 2w at 14×14, 4w at 7×7 (see UNet)
     num_classes: int | None = None
     scaling: str = "minus_one_one"
-    sample_steps: int = 10      # Euler steps of the sampler (evaluation only)
+    sample_steps: int = 5       # Euler steps of the sampler (evaluation only; cost, see budgets)
     guidance_scale: float = 1.0  # classifier-free guidance (conditional models only)
     label_dropout: float = 0.1  # conditional training: P(label → "no class"), Ho & Salimans 2021
 
