@@ -9,6 +9,7 @@ import torch
 
 from contracts.record import read_record
 from study.config import ConfigError, RunConfig, resolve
+from study.export import draw_evaluation_samples
 from study.records import config_hash, run_id, training_hash
 from study.run import main as run_main
 
@@ -57,7 +58,8 @@ def test_ids_of_other_families_are_unchanged_and_evaluation_keys_leave_training_
     assert training_hash(a) != training_hash(RunConfig(model="diffusion", width=8))
 
 
-SMOKE = ["--model=diffusion", "--budget=smoke", "--width=4", "--batch_size=32", "--seed=3"]
+SMOKE = ["--model=diffusion", "--budget=smoke", "--width=4", "--batch_size=32", "--seed=3",
+         "--eval_samples=100", "--curve_samples=100"]
 
 
 def _run(out, sweep, *extra) -> dict:
@@ -97,4 +99,11 @@ def test_smoke_run_then_other_sample_steps_reuse_the_trained_weights(tmp_path, c
     assert "trained_from" not in fresh["attempts"][-1]
     assert fresh["summary"]["eval/fid"] == second["summary"]["eval/fid"]
     assert run_id("steps3", resolve(RunConfig(model="diffusion", budget="smoke", width=4,
-                                              batch_size=32, seed=3, sample_steps=3))) == second["run_id"]
+                                              batch_size=32, seed=3, sample_steps=3, eval_samples=100,
+                                              curve_samples=100))) == second["run_id"]
+    # export draws the evaluation samples again with the run's own sample_steps
+    images3, labels, seed = draw_evaluation_samples(second["_dir"])
+    images2, _, _ = draw_evaluation_samples(first["_dir"])
+    assert images3.shape == (100, 1, 28, 28) and labels is None and seed == 3
+    assert torch.equal(images3, draw_evaluation_samples(fresh["_dir"])[0])
+    assert not torch.equal(images3, images2)
