@@ -107,3 +107,35 @@ def test_smoke_run_then_other_sample_steps_reuse_the_trained_weights(tmp_path, c
     assert images3.shape == (100, 1, 28, 28) and labels is None and seed == 3
     assert torch.equal(images3, draw_evaluation_samples(fresh["_dir"])[0])
     assert not torch.equal(images3, images2)
+
+
+def test_only_finished_trainings_with_their_final_state_are_reused(tmp_path):
+    from contracts.record import FINISHED, new_record, write_json_atomic
+    from study.reuse import find_trained
+
+    config = resolve(RunConfig(model="diffusion", budget="smoke"))
+    other_steps = resolve(RunConfig(model="diffusion", budget="smoke", sample_steps=9))
+
+    def folder(name, *, status=FINISHED, checkpoint=True, reused_from=None, cfg=other_steps):
+        path = tmp_path / "sweep" / name
+        path.mkdir(parents=True)
+        record = new_record(run=name, sweep="sweep", config=cfg.to_dict(), code_version="x",
+                            code_dirty=False)
+        record.update(status=status, reused_from=reused_from)
+        write_json_atomic(path / "record.json", record)
+        if checkpoint:
+            (path / "checkpoint.pt").write_bytes(b"")
+        return path
+
+    def hash_of(values):
+        return training_hash(RunConfig.from_dict(values))
+
+    target = tmp_path / "sweep" / "target"
+    folder("a_failed", status="failed")
+    folder("b_no_state", checkpoint=False)
+    folder("c_a_reuse", reused_from="../x")
+    folder("d_other_training", cfg=resolve(RunConfig(model="diffusion", budget="smoke", width=8)))
+    assert find_trained(tmp_path, training_hash(config), hash_of, exclude=target) is None
+    good = folder("e_good")
+    assert find_trained(tmp_path, training_hash(config), hash_of, exclude=target) == good
+    assert find_trained(tmp_path, training_hash(config), hash_of, exclude=good) is None
