@@ -7,6 +7,7 @@ import dataclasses
 import time
 
 from lgm.data import BatchStream, load_dataset
+from lgm.diffusion import Diffusion, DiffusionConfig
 from lgm.gan import GAN, GANConfig
 from lgm.train import TrainConfig, TrainMode, seed_everything, train
 from lgm.vae import VAE, VAEConfig
@@ -14,7 +15,8 @@ from study.build import build_model, build_stream, train_config
 from study.config import RunConfig, resolve
 
 BATCH = 128
-FAMILIES = {"vae": (VAE, VAEConfig, "zero_one"), "gan": (GAN, GANConfig, "minus_one_one")}
+FAMILIES = {"vae": (VAE, VAEConfig, "zero_one"), "gan": (GAN, GANConfig, "minus_one_one"),
+            "diffusion": (Diffusion, DiffusionConfig, "minus_one_one")}
 
 
 def seconds_per_step(data, family: str, mode: TrainMode, steps: int) -> float:

@@ -14,6 +14,17 @@ Why these numbers (one thread per run, batch 128, Fashion-MNIST):
   ``gan_vs_vae`` sweep relies on that (each run logs ``time/train_s`` to check it). (In
   float32 the ratio was 4.4–4.8 and the budget 12 / 3.) After 1 epoch the DCGAN still drew
   blobs; after 3 its samples were recognisable garments (seen during development).
+- Diffusion (``lgm.diffusion``, the default U-Net of width 12 in float32): an epoch costs
+  2.67 DCGAN epochs (``benchmarks/epoch_cost.py``, measured on the shared, loaded 2-core
+  machine: 938 s vs 351 s per epoch there, both alternating in one process), so ``quick``
+  gives it 4 / 2.67 = 1.5 epochs and ``full`` 20 / 2.67 = 7.5, the DCGAN's wall-clock.
+  Its evaluation is dearer than the others' (each sample costs ``sample_steps`` network
+  calls): 10,000 samples took 1043 s at 10 Euler steps there, 1.1 diffusion epochs, about
+  three quarters of a quick run's training; the default is 5 steps. Measured in a quick
+  run (seed 0, same loaded machine): 1205 s of training, 320 s of final evaluation (10,000
+  samples, all metrics), so the final evaluation is 21 % of the run (train + final
+  evaluation); its three intermediate curve points (2,000 samples each) add about as much
+  again, as for every family.
 - ``full``: 60 VAE epochs and 20 GAN epochs, matched in wall-clock the same way (about 13
   minutes of training per run on one CPU thread, minutes on a GPU).
 - ``smoke``: a few dozen steps and a small evaluation, for tests and for checking a sweep
@@ -60,9 +71,9 @@ class Cadence:
 
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget(epochs=None, steps=40, eval_samples=200, eval_points=2, curve_samples=200),
-    "quick": Budget(epochs={"vae": 12, "gan": 4}, steps=None, eval_samples=10_000,
+    "quick": Budget(epochs={"vae": 12, "gan": 4, "diffusion": 1.5}, steps=None, eval_samples=10_000,
                     eval_points=4, curve_samples=2_000),
-    "full": Budget(epochs={"vae": 60, "gan": 20}, steps=None, eval_samples=10_000,
+    "full": Budget(epochs={"vae": 60, "gan": 20, "diffusion": 7.5}, steps=None, eval_samples=10_000,
                    eval_points=4, curve_samples=5_000),
 }
 CADENCES: dict[str, Cadence] = {

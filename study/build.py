@@ -3,7 +3,7 @@ callables ``lgm.evaluation.evaluate`` scores, and sample grids. Wiring only: eve
 and property used here belongs to the lgm component it describes.
 
 Data ranges. A VAE always sees ``zero_one`` data (its likelihoods live on [0, 1]); a GAN
-sees its ``scaling``. A likelihood that is a density (``Likelihood.is_density``:
+sees its ``scaling``, a diffusion model ``minus_one_one`` (its only scaling). A likelihood that is a density (``Likelihood.is_density``:
 ``continuous_bernoulli``, ``gaussian_*``, ``laplace``) is trained and scored on
 *dequantized* data ``(x + u) / 256`` (Theis et al. 2016): a continuous density evaluated at
 the 256 discrete grey levels can grow without bound, while on dequantized data
@@ -22,6 +22,7 @@ import torch
 from contracts.record import IMAGE_FILES, SAMPLES_ARRAY_FILE
 from contracts.samples import write_samples_array
 from lgm.data import BatchStream, ImageDataset, dataset_info, scale
+from lgm.diffusion import Diffusion, DiffusionConfig
 from lgm.evaluation.copies import COPIES_SAMPLES, copies_figure
 from lgm.gan import GAN, GANConfig
 from lgm.images import class_rows, save_grid
@@ -53,7 +54,7 @@ def _given(**values) -> dict:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def build_model(config: RunConfig) -> VAE | GAN:
+def build_model(config: RunConfig) -> VAE | GAN | Diffusion:
     """The model of a resolved config (seed the global RNG first: it draws the init)."""
     info = dataset_info(config.dataset)
     num_classes = info.num_classes if config.conditional else None
@@ -62,6 +63,11 @@ def build_model(config: RunConfig) -> VAE | GAN:
                              **_given(latent_dim=config.latent_dim, width=config.width,
                                       likelihood=config.likelihood, sigma=config.sigma,
                                       scale_sharing=config.scale_sharing, beta=config.beta)))
+    if config.model == "diffusion":
+        return Diffusion(DiffusionConfig(image_shape=info.shape, num_classes=num_classes,
+                                         **_given(width=config.width, scaling=config.scaling,
+                                                  sample_steps=config.sample_steps,
+                                                  guidance_scale=config.guidance_scale)))
     return GAN(GANConfig(image_shape=info.shape, num_classes=num_classes,
                          **_given(latent_dim=config.latent_dim, width=config.width,
                                   scaling=config.scaling, loss=config.loss)))

@@ -7,7 +7,8 @@ analysis table's columns (one name per concept).
 Family defaults. Some settings differ between the VAE and the GAN (``lr`` 1e-3 vs 2e-4,
 ``beta1`` 0.9 vs 0.5 as in Radford et al. 2016, ``latent_dim``, ``width``) and some apply to
 one family only (``beta``, ``likelihood``, ``sigma``, ``scale_sharing`` to VAEs, ``loss`` to
-GANs). Such fields are ``None`` by default, meaning "the family's default", and ONE
+GANs, ``sample_steps`` to diffusion models and ``guidance_scale`` to conditional ones;
+``latent_dim`` to VAEs and GANs). Such fields are ``None`` by default, meaning "the family's default", and ONE
 function, :func:`resolve`, fills them in from :data:`FAMILY_DEFAULTS` and sets the fields
 that do not apply to the run to ``None`` ("not applicable"), so a GAN's record never claims a
 ``beta``. A value given for a field that does not apply is refused unless it equals the
@@ -27,6 +28,11 @@ the allowed architectures and data ranges by ``lgm.vae`` / ``lgm.gan``.
 Identity. Fields whose metadata says ``identity: False`` (``device``, ``checkpoint_every``)
 change how a run executes but not what it computes; they are left out of the run's id
 (``study.records.config_hash``), so the same experiment has one id on every machine.
+Fields whose metadata says ``training: False`` (``sample_steps``, ``guidance_scale``: the
+diffusion sampler's settings) are in the id but are read by the evaluation only; the
+*training* identity (``study.records.training_hash``, :data:`TRAINING_FIELDS`) leaves them
+out, so a run that differs from a finished one only there evaluates that run's trained
+weights instead of training again (``study.reuse``).
 
 Every check runs at construction (``__post_init__``), so a ``RunConfig`` that exists is
 valid; errors are :class:`ConfigError` naming the key and the allowed values.
@@ -39,9 +45,11 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from lgm import diffusion as lgm_diffusion
 from lgm import gan as lgm_gan
 from lgm import vae as lgm_vae
 from lgm.data import DATASETS, SCALINGS
+from lgm.diffusion import Diffusion, DiffusionConfig
 from lgm.gan import GAN, GANConfig
 from lgm.likelihoods import (DEFAULT_SCALE_SHARING, DEFAULT_SIGMA, LIKELIHOODS, SCALE_SHARINGS,
                              GaussianFixed, GaussianLearned)
@@ -50,13 +58,15 @@ from lgm.vae import VAE, VAEConfig
 from study.budgets import BUDGETS, CADENCES, budget_steps
 
 __all__ = ["ConfigError", "RunConfig", "FAMILY_DEFAULTS", "FIELD_NAMES", "IDENTITY_FIELDS",
-           "HASHED_UNLESS", "resolve", "base_config", "parse_value", "resolve_device", "check_device"]
+           "HASHED_UNLESS", "TRAINING_FIELDS", "EVALUATION_FIELDS", "resolve", "base_config",
+           "parse_value", "resolve_device", "check_device"]
 
-MODELS = ("vae", "gan")
-MODEL_CLASSES = {"vae": VAE, "gan": GAN}
+MODELS = ("vae", "gan", "diffusion")
+MODEL_CLASSES = {"vae": VAE, "gan": GAN, "diffusion": Diffusion}
 AUTO = "auto"
-ARCHS = {"vae": lgm_vae.ARCHS, "gan": lgm_gan.ARCHS}
-SCALINGS_BY_MODEL = {"vae": lgm_vae.SCALINGS, "gan": lgm_gan.SCALINGS}
+ARCHS = {"vae": lgm_vae.ARCHS, "gan": lgm_gan.ARCHS, "diffusion": lgm_diffusion.ARCHS}
+SCALINGS_BY_MODEL = {"vae": lgm_vae.SCALINGS, "gan": lgm_gan.SCALINGS,
+                     "diffusion": lgm_diffusion.SCALINGS}
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 MIN_EVAL_SAMPLES = 100  # below this KID subsets, k-NN radii and per-class FID are meaningless
 
@@ -73,7 +83,11 @@ FAMILY_DEFAULTS: dict[str, dict] = {
     "vae": _family(VAE, VAEConfig, keys=("latent_dim", "width", "beta", "likelihood"),
                    extra={"scaling": lgm_vae.SCALINGS[0]}),
     "gan": _family(GAN, GANConfig, keys=("latent_dim", "width", "scaling", "loss"), extra={}),
+    "diffusion": _family(Diffusion, DiffusionConfig,
+                         keys=("width", "scaling", "sample_steps", "guidance_scale"), extra={}),
 }
+# Diffusion keys that apply to conditional diffusion models only (guidance needs a label).
+CONDITIONAL_ONLY = ("guidance_scale",)
 # Likelihood-specific keys: key -> (the likelihood it applies to, its default).
 LIKELIHOOD_KEYS = {"sigma": (GaussianFixed.name, DEFAULT_SIGMA),
                    "scale_sharing": (GaussianLearned.name, DEFAULT_SCALE_SHARING)}
@@ -92,10 +106,10 @@ class RunConfig:
     """One run of the study. ``None`` = the family's / budget's default (see :func:`resolve`)."""
 
     dataset: str = field(default="fashion_mnist", metadata={"help": "dataset name"})
-    model: str = field(default="vae", metadata={"help": "model family: vae | gan"})
+    model: str = field(default="vae", metadata={"help": "model family: vae | gan | diffusion"})
     arch: str = field(default="conv", metadata={"help": "conv | mlp (mlp: VAE only)"})
-    latent_dim: int | None = field(default=None, metadata={"help": "latent size (vae 16, gan 64)"})
-    width: int | None = field(default=None, metadata={"help": "base channels (vae 16, gan 32)"})
+    latent_dim: int | None = field(default=None, metadata={"help": "latent size (vae 16, gan 64; not diffusion)"})
+    width: int | None = field(default=None, metadata={"help": "base channels (vae 16, gan 32, diffusion 12)"})
     beta: float | None = field(default=None, metadata={"help": "VAE KL weight (default 1)"})
     likelihood: str | None = field(default=None, metadata={"help": "VAE p(x|z) (default bernoulli)"})
     sigma: float | None = field(default=None, metadata={"help": "gaussian_fixed scale (0.1)"})
@@ -103,6 +117,11 @@ class RunConfig:
     conditional: bool = field(default=False, metadata={"help": "class-conditional model"})
     scaling: str | None = field(default=None, metadata={"help": "data range (vae zero_one; gan minus_one_one | zero_one)"})
     loss: str | None = field(default=None, metadata={"help": "GAN loss (default non_saturating)"})
+    sample_steps: int | None = field(default=None, metadata={
+        "help": "diffusion sampler (Euler) steps (default 5)", "training": False})
+    guidance_scale: float | None = field(default=None, metadata={
+        "help": "classifier-free guidance, conditional diffusion only (default 1: none)",
+        "training": False})
     lr: float | None = field(default=None, metadata={"help": "Adam learning rate (vae 1e-3, gan 2e-4)"})
     beta1: float | None = field(default=None, metadata={"help": "Adam beta1 (vae 0.9, gan 0.5)"})
     beta2: float | None = field(default=None, metadata={"help": "Adam beta2 (0.999)"})
@@ -155,6 +174,12 @@ IDENTITY_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.metad
 # Identity fields added after runs existed: hashed only when they differ from this value, so
 # the ids of runs made before the key existed (which ran at that value) stay valid.
 HASHED_UNLESS = {"budget_factor": 1}
+# Identity fields that only the evaluation reads (``training: False``): two runs that differ
+# only in these train the same weights, so one's final training state serves the other
+# (``study.reuse``, ``study.records.training_hash``).
+EVALUATION_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig)
+                          if f.name in IDENTITY_FIELDS and not f.metadata.get("training", True))
+TRAINING_FIELDS = tuple(name for name in IDENTITY_FIELDS if name not in EVALUATION_FIELDS)
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
 
@@ -249,12 +274,12 @@ def _check_values(c: RunConfig) -> None:
     if not _DEVICE.match(c.device):
         raise ConfigError("device", f"{c.device!r} is not allowed; allowed: auto, cpu, cuda, cuda:N")
     for key in ("latent_dim", "width", "batch_size", "train_steps", "log_every", "checkpoint_every",
-                "eval_points", "budget_factor"):
+                "eval_points", "budget_factor", "sample_steps"):
         _at_least(key, getattr(c, key), 1)
     _at_least("eval_samples", c.eval_samples, MIN_EVAL_SAMPLES)
     _at_least("curve_samples", c.curve_samples, MIN_EVAL_SAMPLES)
     _at_least("seed", c.seed, 0)
-    for key in ("beta", "sigma", "lr", "beta1", "beta2"):
+    for key in ("beta", "sigma", "lr", "beta1", "beta2", "guidance_scale"):
         value = getattr(c, key)
         if value is not None and not math.isfinite(value):
             raise ConfigError(key, f"must be a finite number, got {value!r}")
@@ -284,12 +309,21 @@ def _check_combinations(c: RunConfig) -> None:
         raise ConfigError("scaling", f"{c.scaling!r} is not allowed for model {c.model}; allowed: "
                                      f"{', '.join(SCALINGS_BY_MODEL[c.model])}"
                                      + (" (VAE likelihoods live on [0, 1])" if c.model == "vae" else ""))
-    for key in ("beta", "likelihood", "loss"):
+    for key in ("beta", "likelihood", "loss", "sample_steps", "guidance_scale"):
         family, default = _default_where_applies(key)
         value = getattr(c, key)
         if family != c.model and value is not None and value != default:
             raise ConfigError(key, f"applies to model {family} only; for model {c.model} leave it "
                                    f"unset (or {default!r}), got {value!r}")
+    for key in CONDITIONAL_ONLY:
+        default = FAMILY_DEFAULTS["diffusion"][key]
+        value = getattr(c, key)
+        if c.model == "diffusion" and not c.conditional and value is not None and value != default:
+            raise ConfigError(key, f"applies to conditional models only (conditional=true); for "
+                                   f"an unconditional one leave it unset (or {default!r}), got {value!r}")
+    if c.model == "diffusion" and c.latent_dim is not None:
+        raise ConfigError("latent_dim", f"does not apply to model diffusion (its latent is the "
+                                        f"image itself); leave it unset, got {c.latent_dim!r}")
     _check_dataset_sizes(c)
     _check_budget_factor(c)
     likelihood = c.likelihood or FAMILY_DEFAULTS["vae"]["likelihood"]
@@ -339,7 +373,8 @@ def resolve(config: RunConfig) -> RunConfig:
     """The run's concrete settings: every ``None`` replaced by its family's or budget's default.
 
     - Family keys (``FAMILY_DEFAULTS[model]``): ``None`` → the family default; keys that do
-      not apply to the family (e.g. ``beta`` for a GAN, ``loss`` for a VAE) → ``None``.
+      not apply to the family (e.g. ``beta`` for a GAN, ``loss`` for a VAE, ``sample_steps``
+      for both) → ``None``; ``guidance_scale`` → ``None`` for an unconditional model.
     - ``sigma`` / ``scale_sharing``: their default for ``gaussian_fixed`` / ``gaussian_learned``
       VAEs, ``None`` otherwise.
     - ``train_steps``: ``None`` → ``budget_factor × budget_steps(budget, model, dataset,
@@ -359,9 +394,11 @@ def resolve(config: RunConfig) -> RunConfig:
     """
     changes = {}
     defaults = FAMILY_DEFAULTS[config.model]
-    for key in ("latent_dim", "width", "beta", "likelihood", "scaling", "loss", "lr", "beta1", "beta2"):
+    for key in ("latent_dim", "width", "beta", "likelihood", "scaling", "loss", "lr", "beta1", "beta2",
+                "sample_steps", "guidance_scale"):
         value = getattr(config, key)
-        changes[key] = None if key not in defaults else (defaults[key] if value is None else value)
+        applies = key in defaults and (config.conditional or key not in CONDITIONAL_ONLY)
+        changes[key] = None if not applies else (defaults[key] if value is None else value)
     for key, (owner, default) in LIKELIHOOD_KEYS.items():
         value = getattr(config, key)
         applies = config.model == "vae" and changes["likelihood"] == owner

@@ -23,11 +23,21 @@ evaluated (at i/P of the shorter budget) and the ``train/...`` means on the ``lo
 grid (a budget's last step off that grid logged an early mean a from-scratch run does not
 have); the longer run adds its own points beyond them (i/P of the longer budget). Its record
 names the run it extends (``extends``), and its W&B run is tagged ``extended``.
+
+Trained weights are reused too. A run that differs from a finished one only in
+evaluation-only settings (``sample_steps``, ``guidance_scale``: ``study.config.EVALUATION_FIELDS``)
+has the same *training hash* (``study.records.training_hash``) and trains the same weights,
+so it starts from that run's final training state (``checkpoint.pt``, at the last step) and
+its ``train/...`` history instead of training: ``lgm.train`` resumes at the end, nothing
+is trained, and the run is evaluated with its own settings (the final evaluation and the
+last curve point; the intermediate curve points would need intermediate weights and are
+absent). Its attempt records ``trained_from``.
 """
 
 from __future__ import annotations
 
 import os
+import json
 import shutil
 from pathlib import Path
 
@@ -39,7 +49,7 @@ from study.config import RunConfig, base_config
 from study.records import config_hash as hash_of
 
 __all__ = ["REUSED_TAG", "EXTENDED_TAG", "find_finished", "find_extendable", "start_extension",
-           "copy_result", "reused_record"]
+           "copy_result", "reused_record", "find_trained", "copy_training_state"]
 
 REUSED_TAG = "reused"
 EXTENDED_TAG = "extended"
@@ -130,3 +140,34 @@ def reused_record(source_record: dict, *, fresh: dict, source: Path, target: Pat
                   reused_from=os.path.relpath(source, target), finished_at=utc_now())
     record["attempts"][-1]["reused_from"] = record["reused_from"]
     return record
+
+
+def find_trained(out: Path, training_hash: str, hash_of, *, exclude: Path) -> Path | None:
+    """A finished run folder under ``out`` that trained (not a reuse) the same weights
+    (``hash_of(record config) == training_hash``) and kept its final training state, else
+    None. ``hash_of`` maps a record's config dict to its training hash, or None when the
+    config no longer loads (such a folder is passed over)."""
+    for record_path in sorted(Path(out).glob(f"*/*/{RECORD_FILE}")):
+        folder = record_path.parent
+        if folder.resolve() == Path(exclude).resolve() or not (folder / CHECKPOINT_FILE).is_file():
+            continue
+        try:
+            record = read_record(folder)
+        except RecordError:
+            continue
+        if (record and record["status"] == FINISHED and not record.get("reused_from")
+                and hash_of(record.get("config") or {}) == training_hash):
+            return folder
+    return None
+
+
+def copy_training_state(source: Path, target: Path, curve_prefix: str) -> None:
+    """``source``'s final training state and its logged training history (without its
+    ``curve_prefix`` entries, which were evaluated with the source's own settings) into
+    ``target``, where the run resumes at its last step."""
+    _link_or_copy(source / CHECKPOINT_FILE, target / CHECKPOINT_FILE)
+    kept = [e for e in read_history(source / HISTORY_FILE)
+            if not any(k.startswith(curve_prefix) for k in e)]
+    tmp = target / f".{HISTORY_FILE}.tmp"
+    tmp.write_text("".join(json.dumps(e) + "\n" for e in kept))
+    os.replace(tmp, target / HISTORY_FILE)

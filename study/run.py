@@ -14,7 +14,9 @@ already finished in another sweep under the same ``--out`` (same config hash) is
 trained again: its result is reused (``study.reuse``) and logged as a W&B run of this sweep.
 A run with a larger ``budget_factor`` than a finished run of the same configuration
 continues that run's final training state (an exact extension, ``study.reuse``): its record
-says ``extends`` and its W&B run is tagged ``extended``.
+says ``extends`` and its W&B run is tagged ``extended``. One that differs from a finished run
+only in evaluation-only keys (``sample_steps``, ``guidance_scale``) starts from that run's
+trained weights and is only evaluated.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from lgm.evaluation.registry import CURVE_NAMESPACE
 from lgm.train import TrainClock
 from study.config import (FIELD_NAMES, ConfigError, RunConfig, check_device, parse_value,
                           resolve, resolve_device)
-from study.records import code_version, config_hash, run_id
-from study.reuse import EXTENDED_TAG, find_extendable, find_finished, start_extension
+from study.records import code_version, config_hash, run_id, training_hash
+from study.reuse import (EXTENDED_TAG, copy_training_state, find_extendable, find_finished,
+                         find_trained, start_extension)
 
 __all__ = ["main", "parse_run_args", "usage", "RUN_OPTIONS", "RunLock", "AlreadyRunningError",
            "EXIT_FAILED", "EXIT_USAGE", "EXIT_BUSY", "EXIT_INTERRUPTED"]
@@ -310,6 +313,31 @@ def _reuse_logged(recorder: Recorder, config: RunConfig, source: Path, run_dir: 
     return 0
 
 
+def _training_hash_of(values: dict) -> str | None:
+    """The training hash of a record's config, or None when it no longer loads."""
+    try:
+        return training_hash(RunConfig.from_dict({k: v for k, v in values.items()
+                                                  if not k.startswith("_")}))
+    except (ConfigError, TypeError, ValueError):
+        return None
+
+
+def _start_from_trained(recorder: Recorder, config: RunConfig, out: Path, run_dir: Path) -> None:
+    """A fresh run whose weights a finished run already trained (same training hash, other
+    evaluation-only keys) starts from that run's final training state (``study.reuse``)."""
+    from contracts.record import CHECKPOINT_FILE
+
+    if (run_dir / CHECKPOINT_FILE).exists():
+        return  # an attempt of this run itself: resume it
+    trained = find_trained(out, training_hash(config), _training_hash_of, exclude=run_dir)
+    if trained is None:
+        return
+    copy_training_state(trained, run_dir, CURVE_PREFIX)
+    recorder.record["attempts"][-1]["trained_from"] = os.path.relpath(trained, run_dir)
+    recorder.write()
+    print(f"trained weights from {trained}: evaluating only")
+
+
 def _finish_wandb(wb, exit_code: int) -> None:
     if wb is not None:
         wb.finish(exit_code=exit_code)
@@ -374,6 +402,8 @@ def main(argv: list[str]) -> int:
             if shorter is not None:
                 recorder.extend(shorter, config)
                 print(f"extending {shorter} ({read_record(shorter)['step']} steps) to {config.train_steps} steps")
+            else:
+                _start_from_trained(recorder, config, out, run_dir)
             return _execute_logged(recorder, config, rid, sweep, run_dir)
     except AlreadyRunningError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -23,8 +23,9 @@ def _error(**values) -> ConfigError:
 def test_fields_are_exactly_the_sweep_parameters():
     assert FIELD_NAMES == (
         "dataset", "model", "arch", "latent_dim", "width", "beta", "likelihood", "sigma",
-        "scale_sharing", "conditional", "scaling", "loss", "lr", "beta1", "beta2", "batch_size",
-        "budget", "budget_factor", "train_steps", "eval_samples", "eval_points", "curve_samples", "log_every",
+        "scale_sharing", "conditional", "scaling", "loss", "sample_steps", "guidance_scale", "lr",
+        "beta1", "beta2", "batch_size", "budget", "budget_factor", "train_steps", "eval_samples",
+        "eval_points", "curve_samples", "log_every",
         "checkpoint_every", "precision", "memory_format", "seed", "device")
 
 
