@@ -7,7 +7,9 @@ wall-clock-matched comparison (``gan_vs_vae``) the points of the two families ar
 in training time too.
 
 - :func:`curve_table`: one row per (run, point): the run's configuration columns, ``point``
-  (1..P), ``fraction``, ``step``, ``time/train_s`` and the ``curve/...`` metrics.
+  (1..P), ``fraction`` (of the run's own ``train_steps``), ``shared`` (every run has this
+  fraction: an extended run also keeps its shorter run's earlier points), ``step``,
+  ``time/train_s`` and the ``curve/...`` metrics.
 - :func:`verdicts_over_training`: the question's one verdict rule (``analysis.verdict``)
   applied to the runs at each point, with the prediction's metric read as its ``curve/``
   key (``eval/fid`` → ``curve/fid``).
@@ -49,7 +51,7 @@ __all__ = ["STILL_IMPROVING", "CURVE_PREFIX", "curve_key", "curve_table", "Point
 
 STILL_IMPROVING = 0.05
 CURVE_PREFIX = f"{CURVE_NAMESPACE}/"
-_POINT_COLUMNS = ("point", "fraction", "step", TRAIN_SECONDS_KEY)
+_POINT_COLUMNS = ("point", "fraction", "shared", "step", TRAIN_SECONDS_KEY)
 
 
 def curve_key(metric: str) -> str:
@@ -68,20 +70,42 @@ def _points(history: pd.DataFrame) -> pd.DataFrame:
     return points[keep].drop_duplicates(subset="step", keep="last").sort_values("step")
 
 
+def _fractions(points: pd.DataFrame, run: pd.Series) -> list[float]:
+    """Each point's fraction of the run's own training: ``step / train_steps`` (an extended
+    run keeps the shorter run's points, e.g. 1/8, 2/8, 3/8, 4/8, 6/8, 8/8 of ×2, beside a
+    from-scratch run's 1/4 ... 4/4); ``k/P`` for a curve that does not end at the run's
+    ``train_steps`` (older or hand-made records)."""
+    steps = pd.to_numeric(pd.Series([run.get("train_steps")]), errors="coerce").iloc[0]
+    if pd.notna(steps) and steps > 0 and len(points) and float(points["step"].iloc[-1]) == float(steps):
+        return [round(float(s) / float(steps), 6) for s in points["step"]]
+    return [round(k / len(points), 6) for k in range(1, len(points) + 1)]
+
+
 def curve_table(runs: pd.DataFrame, *, by: list[str]) -> pd.DataFrame:
-    """One row per (run, curve point) of ``runs`` that logged a curve (see module docstring)."""
+    """One row per (run, curve point) of ``runs`` that logged a curve (see module docstring).
+
+    ``point`` numbers the distinct fractions of training (1 = the earliest); ``shared`` marks
+    the fractions every run has, the ones verdicts and levelling compare (an extension's
+    inherited earlier points are kept for the forecast and the figures)."""
     rows = []
     for _, run in runs.iterrows():
         path = run.get("history_path")
         if not isinstance(path, str):
             continue
         points = _points(history_frame(path))
-        total = len(points)
-        for k, (_, point) in enumerate(points.iterrows(), start=1):
+        for fraction, (_, point) in zip(_fractions(points, run), points.iterrows()):
             rows.append({"run_id": run["run_id"], **{c: run[c] for c in by if c in run},
                          **({"seed": run["seed"]} if "seed" in run else {}),
-                         "point": k, "fraction": k / total, **point.to_dict()})
-    return pd.DataFrame(rows)
+                         "fraction": fraction, **point.to_dict()})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    order = sorted(table["fraction"].unique())
+    table.insert(table.columns.get_loc("fraction"), "point",
+                 table["fraction"].map({f: k for k, f in enumerate(order, start=1)}))
+    runs_at = table.groupby("fraction")["run_id"].nunique()
+    table["shared"] = table["fraction"].map(runs_at == table["run_id"].nunique())
+    return table
 
 
 @dataclass(frozen=True)
@@ -115,7 +139,7 @@ def verdicts_over_training(curves: pd.DataFrame, runs: pd.DataFrame, prediction:
     curve_prediction = replace(prediction, metric=key)
     config_columns = [c for c in runs.columns if "/" not in c]
     out = []
-    for point, group in curves.groupby("point", sort=True):
+    for point, group in curves[curves["shared"]].groupby("point", sort=True):
         at_point = runs[config_columns].merge(group[["run_id", key]], on="run_id", how="inner")
         result = evaluate_prediction(at_point, curve_prediction, grid=grid)
         out.append(PointVerdict(int(point), float(group["fraction"].iloc[0]), result.verdict, result.reason))
@@ -138,7 +162,7 @@ def levelling(curves: pd.DataFrame, *, metric: str, by: list[str]) -> pd.DataFra
     groups = curves.groupby(by, dropna=False, sort=True) if by else [((), curves)]
     for values, group in groups:
         values = values if isinstance(values, tuple) else (values,)
-        means = group.groupby("point")[key].mean().sort_index()
+        means = group[group["shared"]].groupby("point")[key].mean().sort_index()
         if len(means) < 2:
             continue
         before, last = float(means.iloc[-2]), float(means.iloc[-1])

@@ -66,6 +66,16 @@ class SweepAnalysis:
     def counts(self) -> dict:
         return run_counts(self.runs)
 
+    @property
+    def settled(self) -> dict | None:
+        """The settle loop's last decision on these runs (``settle.json``'s last done round:
+        ``verdict``, ``settled``, ``procedure``), None when the sweep was not settled. Its
+        verdict is the sequential procedure's (each look at its share of α), which may differ
+        from the fixed-design verdict in ``result``."""
+        done = [r for r in (self.settle or {}).get("rounds", []) if r.get("status") == "done"]
+        decision = done[-1].get("decision") if done else None
+        return decision if isinstance(decision, dict) and decision.get("verdict") else None
+
 
 def run_counts(runs: pd.DataFrame) -> dict:
     """finished (comparable), failed, running and set-aside run counts."""

@@ -82,3 +82,25 @@ def test_runs_without_curves_give_none(tmp_path):
         with open(path, "w") as f:
             f.write(json.dumps({"step": 100, "train/loss": 1.0}) + "\n")
     assert over_training(runs, PAIRWISE, by=["scaling"]) is None
+
+
+def test_an_extended_run_keeps_its_earlier_points_and_they_align_by_fraction(tmp_path):
+    """At budget ×2 (train_steps 80) an extended run has the ×1 run's points 10..40 plus its
+    own 60 and 80; a seed trained from scratch at ×2 has 20, 40, 60, 80. Points align by
+    fraction of training (step / train_steps), and verdicts use only the fractions every run
+    has: 1/4, 1/2, 3/4, 1 (20, 40, 60, 80)."""
+    rows = []
+    for value, base in (("minus_one_one", 30.0), ("zero_one", 40.0)):
+        for seed, steps in enumerate(((10, 20, 30, 40, 60, 80), (10, 20, 30, 40, 60, 80), (20, 40, 60, 80))):
+            path = tmp_path / f"{value}-{seed}.jsonl"
+            path.write_text("".join(json.dumps({"step": s, "curve/fid": base + 100 / s + seed,
+                                                "time/train_s": float(s)}) + "\n" for s in steps))
+            rows.append({"run_id": f"{value}-{seed}", "scaling": value, "seed": seed, "train_steps": 80,
+                         "history_path": str(path), "eval/fid": base + 100 / 80 + seed})
+    table = curve_table(pd.DataFrame(rows), by=["scaling"])
+    assert sorted(table["fraction"].unique()) == [0.125, 0.25, 0.375, 0.5, 0.75, 1.0]
+    assert sorted(table.loc[table["shared"], "fraction"].unique()) == [0.25, 0.5, 0.75, 1.0]
+    at_half = table[table["fraction"] == 0.5]
+    assert set(at_half["step"]) == {40} and len(at_half) == 6  # step 40 of every run, never step 80
+    over = over_training(pd.DataFrame(rows), PAIRWISE, by=["scaling"], final_verdict="supported")
+    assert [p.fraction for p in over.points] == [0.25, 0.5, 0.75, 1.0]

@@ -40,7 +40,8 @@ def _study(root: Path, *, settled: bool) -> Path:
                   {"round": 1, "status": "done", "budget_factor": 2, "seeds": [0, 1, 2],
                    "added": "x2 training", "why": "the gap was closing", "verdict": "supported",
                    "settled": True, "seconds": 900.0,
-                   "decision": {"procedure": "Bonferroni over 4 looks"}}]
+                   "decision": {"verdict": "supported", "settled": True,
+                                "procedure": "Bonferroni over 4 looks"}}]
         write_settle(root / "flip", {"sweep": "flip", "rounds": rounds})
     return root
 
@@ -63,6 +64,7 @@ def test_the_settled_state_decides_and_the_report_shows_the_trajectory(tmp_path)
     assert "**Settled by `python -m study settle`:** ×1, 3 seeds: contradicted; then ×2, 3 seeds " \
            "(the gap was closing): supported, **settled**." in md
     assert "Decided by: Bonferroni over 4 looks." in md
+    assert "`flip` — Does [-1, 1] help? **supported** (settled: `python -m study settle`)" in md
 
 
 def test_without_settle_json_the_largest_budget_is_analysed(tmp_path):

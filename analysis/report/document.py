@@ -92,8 +92,14 @@ PROVISIONAL = "provisional — longer training may change it"
 
 
 def _verdict_cell(a: SweepAnalysis) -> str:
+    """The answer: a settled sweep's sequential verdict (what `study settle` decided), else the
+    fixed-design verdict, with *provisional* where longer training may change it."""
     if a.result is None:
         return "not tested"
+    settled = a.settled
+    if settled is not None:
+        state = "settled" if settled.get("settled") else "not settled within the caps"
+        return f"**{settled['verdict']}** ({state}: `python -m study settle`)"
     return f"**{a.result.verdict}**" + (f" ({PROVISIONAL})" if a.provisional else "")
 
 
@@ -275,6 +281,10 @@ def _settle_blocks(a: SweepAnalysis) -> list:
                  f"seeds {_seeds_text(a.budget['seeds'])}); earlier rounds' runs stay on disk.")
     if procedure:
         text += f" Decided by: {procedure}."
+    settled = a.settled
+    if settled is not None and a.result is not None and settled["verdict"] != a.result.verdict:
+        text += (f" (The fixed-design rule at α = {ALPHA}, one look, would say {a.result.verdict}; "
+                 f"the settled verdict spends α over every look the loop took.)")
     return [Paragraph(text), Table(("round", "budget", "seeds", "added", "why", "verdict after it",
                                     "settled", "minutes"), rows)]
 
