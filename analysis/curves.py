@@ -39,7 +39,8 @@ import pandas as pd
 
 from contracts.record import TRAIN_SECONDS_KEY
 from contracts.sweep import Prediction
-from lgm.evaluation.registry import CURVE_NAMESPACE, MAXIMIZE, known_goal, metric_name
+from lgm.evaluation.registry import (CURVE_NAMESPACE, MAXIMIZE, PRIMARY_EXTRACTOR, extractor_key,
+                                     extractor_of, known_goal, metric_name)
 
 from analysis.forecast import Forecast, forecast_question
 from analysis.load import history_frame
@@ -55,8 +56,11 @@ _POINT_COLUMNS = ("point", "fraction", "shared", "step", TRAIN_SECONDS_KEY)
 
 
 def curve_key(metric: str) -> str:
-    """The curve key of a final-evaluation metric: ``eval/fid`` → ``curve/fid``."""
-    return f"{CURVE_PREFIX}{metric_name(metric)}"
+    """The curve key of a final-evaluation metric: ``eval/fid`` → ``curve/fid``,
+    ``eval/mlp/fid`` → ``curve/mlp/fid`` (the same extractor's curve)."""
+    key = f"{CURVE_PREFIX}{metric_name(metric)}"
+    extractor = extractor_of(metric)
+    return key if extractor == PRIMARY_EXTRACTOR else extractor_key(key, extractor)
 
 
 def _points(history: pd.DataFrame) -> pd.DataFrame:

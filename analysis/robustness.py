@@ -1,5 +1,5 @@
-"""How much weight a verdict bears: does it hold over seeds, sample size, metric, training
-time and people? One cell each: "holds", "does not hold" or "not measured".
+"""How much weight a verdict bears: does it hold over seeds, sample size, metric, extractor,
+training time and people? One cell each: "holds", "does not hold" or "not measured".
 
 - **seeds** — the verdict is decisive and every decisive comparison's observed difference
   is at least the smallest difference the design detects with 80 % power
@@ -11,6 +11,11 @@ time and people? One cell each: "holds", "does not hold" or "not measured".
   and FID∞): no other of those metrics gives a different decisive verdict, and at least half
   give the same one (directions from the metric registry; recall and coverage measure
   diversity, so a disagreement there is a finding, not a mistake).
+- **extractor** — the verdict recomputed on the second, independent classifier's FID
+  (``eval/mlp/fid``), on the extractor-free Fréchet Wavelet Distance (``eval/fwd``) and on
+  the class-histogram-matched FID (``eval/fid_hm``, Kynkäänniemi et al. 2023): holds when
+  every one gives the same verdict; with it, per pair, the FID gap before and after matching
+  the class histogram (the part of the gap the histogram explains).
 - **training time** — the training curves exist, the question is not provisional (no
   compared configuration still improving by more than 5 % over the last interval, the
   verdict unchanged at the end; ``analysis.curves``).
@@ -23,9 +28,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import pandas as pd
+
+from lgm.evaluation.registry import MAXIMIZE, known_goal, robustness_keys
+
+from analysis.comparisons import comparisons
+from analysis.numbers import fmt
 from analysis.verdict import NO_DIFFERENCE, evaluate_prediction
 
-__all__ = ["Cell", "HOLDS", "DOES_NOT_HOLD", "NOT_MEASURED", "SAMPLE_QUALITY", "robustness"]
+__all__ = ["Cell", "HOLDS", "DOES_NOT_HOLD", "NOT_MEASURED", "SAMPLE_QUALITY", "robustness",
+           "histogram_share", "extractor_ranks"]
 
 HOLDS, DOES_NOT_HOLD, NOT_MEASURED = "holds", "does not hold", "not measured"
 SAMPLE_QUALITY = ("eval/fid", "eval/fid_inf", "eval/kid", "eval/precision", "eval/recall",
@@ -125,8 +137,67 @@ def _people(a, ratings) -> Cell:
                 f"the raters order {agree}/{len(checks)} compared pairs as the metric does")
 
 
+_LABELS = {"fwd": "FWD (no network)", "fid_hm": "histogram-matched FID"}
+
+
+def histogram_share(a) -> list[tuple[str, float, float]]:
+    """Per pairwise comparison ``(pair, FID gap, histogram-matched FID gap)``: how much of a FID
+    difference is left once each configuration's samples are resampled to the reference's
+    predicted-class histogram (Kynkäänniemi et al. 2023); the rest the histogram explains.
+    The same comparisons as the verdict's (``analysis.comparisons``), on ``eval/fid_hm``."""
+    prediction = a.result.prediction
+    if prediction.metric != "eval/fid" or "eval/fid_hm" not in a.usable:
+        return []
+    grid = a.spec.parameters.get(prediction.parameter) if a.spec else None
+    matched = comparisons(a.usable, replace(prediction, metric="eval/fid_hm"), grid)
+    out = []
+    for c, m in zip(a.result.comparisons, matched):
+        gap, gap_hm = c.details.get("diff", math.nan), m.details.get("diff", math.nan)
+        if math.isfinite(gap) and math.isfinite(gap_hm):
+            where = f" ({c.context})" if c.context else ""
+            out.append((f"{c.first} vs {c.second}{where}", gap, gap_hm))
+    return out
+
+
+def _extractor(a) -> Cell:
+    """The verdict recomputed in other feature spaces: the second classifier's FID, the
+    extractor-free FWD and the class-histogram-matched FID (``registry.robustness_keys``)."""
+    keys = robustness_keys(a.result.prediction.metric)
+    if not keys:
+        return Cell("extractor", NOT_MEASURED, f"{a.result.prediction.metric} has no other extractor")
+    verdicts = {label: _other_metric(a, key) for label, key in keys.items()}
+    verdicts = {label: v for label, v in verdicts.items() if v is not None}
+    if not verdicts:
+        return Cell("extractor", NOT_MEASURED, "the runs logged no other extractor's metric "
+                                              "(runs made before the second classifier)")
+    agree = [label for label, v in verdicts.items() if v == a.result.verdict]
+    contrary = [label for label, v in verdicts.items() if v in DECISIVE and v != a.result.verdict]
+    detail = "; ".join(f"{_LABELS.get(label, label + ' FID')}: {v}" for label, v in verdicts.items())
+    shares = [f"{pair}: FID gap {fmt(gap, 3)}, matched {fmt(matched, 3)}"
+              for pair, gap, matched in histogram_share(a)]
+    if shares:
+        detail += " — class histogram: " + "; ".join(shares)
+    holds = not contrary and len(agree) == len(verdicts)
+    return Cell("extractor", HOLDS if holds else DOES_NOT_HOLD, detail)
+
+
+def extractor_ranks(a) -> pd.DataFrame:
+    """Per configuration (``a.by``), its rank (1 = best, by each key's registry direction)
+    under every other extractor's view of the question's metric (``registry.robustness_keys``:
+    the second classifier, FWD, the histogram-matched FID); empty when none was logged."""
+    keys = {label: key for label, key in robustness_keys(a.metric).items() if key in a.usable}
+    if not keys or not a.by or a.usable.empty:
+        return pd.DataFrame()
+    means = a.usable.groupby(a.by, dropna=False)[list(keys.values())].mean().reset_index()
+    for label, key in keys.items():
+        ascending = known_goal(key) != MAXIMIZE
+        means[f"rank {_LABELS.get(label, label + ' FID')}"] = means[key].rank(ascending=ascending, method="min")
+    return means.drop(columns=list(keys.values()))
+
+
 def robustness(a, *, ratings=None) -> list[Cell]:
-    """The five cells for one analysed sweep (``a``: a ``SweepAnalysis`` with a result)."""
+    """The six cells for one analysed sweep (``a``: a ``SweepAnalysis`` with a result)."""
     if a.result is None:
         return []
-    return [_seeds(a), _sample_size(a), _metric(a), _training_time(a), _people(a, ratings)]
+    return [_seeds(a), _sample_size(a), _metric(a), _extractor(a), _training_time(a),
+            _people(a, ratings)]

@@ -27,7 +27,7 @@ from analysis.load import (at_budget, budget_state, has_status, is_set_aside, is
 from analysis.observations import observations
 from analysis.rating.analysis import SweepRatings, rate_sweep
 from analysis.rating.store import source_ratings
-from analysis.robustness import Cell, robustness
+from analysis.robustness import Cell, extractor_ranks, robustness
 from analysis.stats import RESAMPLES, summarize
 from analysis.verdict import QuestionResult, evaluate_prediction, table_columns
 
@@ -53,6 +53,7 @@ class SweepAnalysis:
     notes: list = field(default_factory=list)
     over_training: OverTraining | None = None  # verdicts along the training curves
     robustness: list[Cell] = field(default_factory=list)  # how much weight the verdict bears
+    extractor_ranks: pd.DataFrame = field(default_factory=pd.DataFrame)  # ranks in other feature spaces
     ratings: SweepRatings | None = None  # blind ratings of this question (None: none yet)
     settle: dict | None = None           # the rounds of `python -m study settle` (settle.json)
     budget: dict | None = None           # the budget state analysed when runs hold several
@@ -125,6 +126,7 @@ def analyse_sweep(runs: pd.DataFrame, spec: SweepSpec | None, *, spec_error: str
     if mine:
         analysis.ratings = rate_sweep(analysis, mine, resamples=resamples, seed=seed)
     analysis.robustness = robustness(analysis, ratings=analysis.ratings)
+    analysis.extractor_ranks = extractor_ranks(analysis)
     return analysis
 
 

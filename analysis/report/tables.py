@@ -49,16 +49,20 @@ def measured_table(a) -> Table:
     t interval on the effective variance, the seeds."""
     marked = _predicted(a)
     parameter = a.result.prediction.parameter if a.result else None
+    ranked = _ranked(a)
+    others = [c for c in a.extractor_ranks.columns if c.startswith("rank ")] if len(a.extractor_ranks) else []
+    if others:  # the configurations' ranks in the other feature spaces, side by side
+        ranked = ranked.merge(a.extractor_ranks, on=a.by, how="left", sort=False)
     rows = []
-    for rank, (_, row) in enumerate(_ranked(a).iterrows(), start=1):
+    for rank, (_, row) in enumerate(ranked.iterrows(), start=1):
         star = " ★" if parameter in row and repr(row[parameter]) in marked else ""
         rows.append((f"{rank}{star}", *(fmt(row[c]) for c in a.by), str(row["n"]),
                      fmt_pm(row["mean"], row["std"]), fmt(row["se_sample"], uncertainty=row["se_sample"]),
                      _dominant(row), fmt_interval(row["ci_low"], row["ci_high"]),
-                     ", ".join(fmt(s) for s in row["seeds"]) or "–"))
+                     ", ".join(fmt(s) for s in row["seeds"]) or "–", *(fmt(row[c]) for c in others)))
     better = "higher" if known_goal(a.metric) == MAXIMIZE else "lower"
     return Table((f"rank ({better} is better; ★ predicted to win)", *a.by, "n", f"{a.metric} mean ± std (seeds)",
-                  "resampling SE", "larger spread", "95 % interval (t)", "seeds"), tuple(rows))
+                  "resampling SE", "larger spread", "95 % interval (t)", "seeds", *others), tuple(rows))
 
 
 def _pair_row(c, j) -> tuple:
