@@ -6,8 +6,8 @@ A quick run evaluates at ``eval_points`` = 4 points (25/50/75/100 % of its steps
 process and alternating, best of ``--repeats``:
 
 - the run with 1 point (today's behaviour): training (``--train-steps`` steps timed, scaled
-  to the budget's steps) + the final evaluation (``study.pipeline.score``, warm reference);
-- one curve point (``score(..., namespace="curve")``), of which a 4-point run does 4 extra
+  to the budget's steps) + the final evaluation (``study.pipeline.evaluate_model``, warm reference);
+- one curve point (``evaluate_model(..., namespace="curve")``), of which a 4-point run does 4 extra
   (three intermediate and the 100 % point, which is evaluated like the others so that
   every point of a curve comes from the same computation).
 
@@ -26,7 +26,7 @@ import time
 from lgm.evaluation.registry import CURVE_NAMESPACE
 from lgm.train import train
 from quick_run import quick_run
-from study.pipeline import curve_steps, score
+from study.pipeline import curve_steps, evaluate_model
 
 
 def best_of(fn, repeats: int) -> float:
@@ -41,12 +41,12 @@ def best_of(fn, repeats: int) -> float:
 def family_costs(family: str, train_steps: int, repeats: int) -> dict:
     config, model, stream, timed = quick_run(family, train_steps)
     for namespace in ("eval", CURVE_NAMESPACE):  # warm-up: both reference caches
-        score(model, config, device="cpu", namespace=namespace, progress=False)
+        evaluate_model(model, config, device="cpu", namespace=namespace, progress=False)
     times = {"train": [], "final": [], "point": []}
     for _ in range(repeats):
         times["train"].append(best_of(lambda: train(model, stream, timed), 1) / train_steps * config.train_steps)
-        times["final"].append(best_of(lambda: score(model, config, device="cpu", progress=False), 1))
-        times["point"].append(best_of(lambda: score(model, config, device="cpu", namespace=CURVE_NAMESPACE), 1))
+        times["final"].append(best_of(lambda: evaluate_model(model, config, device="cpu", progress=False), 1))
+        times["point"].append(best_of(lambda: evaluate_model(model, config, device="cpu", namespace=CURVE_NAMESPACE), 1))
     best = {k: min(v) for k, v in times.items()}
     best["points"] = len(curve_steps(config))
     return best

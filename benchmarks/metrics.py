@@ -216,7 +216,7 @@ def quick_run_share(family: str, train_steps: int, repeats: int) -> tuple[float,
     from lgm.data import load_dataset
     from lgm.train import train
     from quick_run import quick_run
-    from study.pipeline import score
+    from study.pipeline import evaluate_model
     from study.build import save_images
 
     config, model, stream, timed = quick_run(family, train_steps)
@@ -224,7 +224,7 @@ def quick_run_share(family: str, train_steps: int, repeats: int) -> tuple[float,
     def evaluation():
         model.eval()
         with tempfile.TemporaryDirectory() as folder:
-            score(model, config, device="cpu", progress=False)  # what a run's evaluation does
+            evaluate_model(model, config, device="cpu", progress=False)  # what a run's evaluation does
             save_images(model, config, load_dataset(config.dataset, "test"), Path(folder), "cpu")
         return None
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from contracts.record import (EVAL_SECONDS_KEY, FINISHED, read_record, read_settle,  # noqa: E402
                               settled_state)
 from study.config import RunConfig, base_config  # noqa: E402
-from study.records import config_hash  # noqa: E402
+from study.identity import config_hash  # noqa: E402
 from study.settle_costs import CostModel, own_training, wall_of  # noqa: E402
 
 DEFAULT_SWEEPS = ("gan_scaling", "gan_vs_vae")

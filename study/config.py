@@ -27,10 +27,10 @@ the allowed architectures and data ranges by ``lgm.vae`` / ``lgm.gan``.
 
 Identity. Fields whose metadata says ``identity: False`` (``device``, ``checkpoint_every``)
 change how a run executes but not what it computes; they are left out of the run's id
-(``study.records.config_hash``), so the same experiment has one id on every machine.
+(``study.identity.config_hash``), so the same experiment has one id on every machine.
 Fields whose metadata says ``training: False`` (``sample_steps``, ``guidance_scale``: the
 diffusion sampler's settings) are in the id but are read by the evaluation only; the
-*training* identity (``study.records.training_hash``, :data:`TRAINING_FIELDS`) leaves them
+*training* identity (``study.identity.training_hash``, :data:`TRAINING_FIELDS`) leaves them
 out, so a run that differs from a finished one only there evaluates that run's trained
 weights instead of training again (``study.reuse``).
 
@@ -176,7 +176,7 @@ IDENTITY_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.metad
 HASHED_UNLESS = {"budget_factor": 1}
 # Identity fields that only the evaluation reads (``training: False``): two runs that differ
 # only in these train the same weights, so one's final training state serves the other
-# (``study.reuse``, ``study.records.training_hash``).
+# (``study.reuse``, ``study.identity.training_hash``).
 EVALUATION_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig)
                           if f.name in IDENTITY_FIELDS and not f.metadata.get("training", True))
 TRAINING_FIELDS = tuple(name for name in IDENTITY_FIELDS if name not in EVALUATION_FIELDS)

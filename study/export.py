@@ -26,7 +26,7 @@ import torch
 
 from contracts.record import FINISHED, WEIGHTS_FILE, RecordError, read_record
 from lgm.data import dataset_info
-from lgm.evaluation.evaluator import BATCH_SIZE, balanced_labels
+from lgm.evaluation.evaluator import BATCH_SIZE, balanced_labels, generate_batches
 from study.build import build_model, sampler
 from study.config import ConfigError, RunConfig, resolve
 
@@ -70,12 +70,8 @@ def draw_evaluation_samples(run_dir: str | Path, *, device: str = "cpu",
     n = config.eval_samples
     labels = (balanced_labels(n, dataset_info(config.dataset).num_classes, config.seed)
               if config.conditional else None)
-    # The loop of evaluate's _embed_generated: the same calls, so the same random stream.
-    batches = []
-    for start in range(0, n, batch_size):
-        size = min(batch_size, n - start)
-        y = None if labels is None else labels[start:start + size].to(device)
-        batches.append(sample_fn(size, y).float().cpu())
+    batches = [x.float().cpu() for x in generate_batches(sample_fn, labels, n, batch_size=batch_size,
+                                                         device=device)]
     return torch.cat(batches), labels, config.seed
 
 

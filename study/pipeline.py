@@ -26,7 +26,7 @@ from study.build import (build_model, build_stream, configure_device, dequantize
                          elbo_function, reconstructor, sampler, save_images, train_config)
 from study.config import RunConfig
 
-__all__ = ["execute", "score", "curve_steps", "RunOutcome", "checkpoint_step", "preflight",
+__all__ = ["execute", "evaluate_model", "curve_steps", "RunOutcome", "checkpoint_step", "preflight",
            "save_weights", "parameter_counts"]
 
 
@@ -66,7 +66,7 @@ def curve_steps(config: RunConfig) -> list[int]:
                    for i in range(1, config.eval_points + 1)})
 
 
-def score(model, config: RunConfig, *, device: str, namespace: str = EVAL_NAMESPACE,
+def evaluate_model(model, config: RunConfig, *, device: str, namespace: str = EVAL_NAMESPACE,
           progress: bool | None = None) -> dict:
     """``lgm.evaluation.evaluate`` of the model as the run scores it: the final evaluation
     (``eval/...`` at ``eval_samples``) or a curve point (``curve/...`` at ``curve_samples``).
@@ -103,7 +103,7 @@ def execute(config: RunConfig, run_dir: Path, *, device: str, callback=None,
     points = curve_steps(config) if on_curve is not None else []
 
     def on_point(step: int, seconds: float) -> None:
-        on_curve(step, seconds, lambda: score(model, config, device=device, namespace=CURVE_NAMESPACE))
+        on_curve(step, seconds, lambda: evaluate_model(model, config, device=device, namespace=CURVE_NAMESPACE))
 
     result = train(model, stream, train_config(config, device, progress), callback=callback,
                    checkpoint_path=run_dir / CHECKPOINT_FILE, clock=clock, points=points,
@@ -112,7 +112,7 @@ def execute(config: RunConfig, run_dir: Path, *, device: str, callback=None,
     started = time.perf_counter()
     model.eval()
     test = load_dataset(config.dataset, "test")
-    metrics = score(model, config, device=device, progress=progress)
+    metrics = evaluate_model(model, config, device=device, progress=progress)
     metrics.update(parameter_counts(model))
     eval_seconds = time.perf_counter() - started
     images = save_images(model, config, test, run_dir, device)

@@ -1,7 +1,7 @@
 """Content-addressed results: a configuration finished once is reused by every sweep that has it.
 
 A run's folder is ``DIR/<sweep>/<sweep>-<config hash>`` and the hash covers every setting that
-changes what the run computes (``study.records.config_hash``), so two sweeps that contain the
+changes what the run computes (``study.identity.config_hash``), so two sweeps that contain the
 same configuration (the default VAE is in five of them) would train and evaluate the same
 thing twice and get the same numbers. Instead, when ``DIR/<other sweep>/<other>-<hash>``
 has finished, the run of this sweep *reuses* it: its files are copied into this sweep's
@@ -26,7 +26,7 @@ names the run it extends (``extends``), and its W&B run is tagged ``extended``.
 
 Trained weights are reused too. A run that differs from a finished one only in
 evaluation-only settings (``sample_steps``, ``guidance_scale``: ``study.config.EVALUATION_FIELDS``)
-has the same *training hash* (``study.records.training_hash``) and trains the same weights,
+has the same *training hash* (``study.identity.training_hash``) and trains the same weights,
 so it starts from that run's final training state (``checkpoint.pt``, at the last step) and
 its ``train/...`` history instead of training: ``lgm.train`` resumes at the end, nothing
 is trained, and the run is evaluated with its own settings (the final evaluation and the
@@ -46,7 +46,7 @@ from contracts.record import (CHECKPOINT_FILE, FINISHED, HISTORY_FILE, RECORD_FI
                               read_record, utc_now)
 from lgm.evaluation.registry import CURVE_NAMESPACE
 from study.config import RunConfig, base_config
-from study.records import config_hash as hash_of
+from study.identity import config_hash as hash_of
 
 __all__ = ["REUSED_TAG", "EXTENDED_TAG", "find_finished", "find_extendable", "start_extension",
            "copy_result", "reused_record", "find_trained", "copy_training_state"]

@@ -34,7 +34,7 @@ from lgm.evaluation.registry import CURVE_NAMESPACE
 from lgm.train import TrainClock
 from study.config import (FIELD_NAMES, ConfigError, RunConfig, check_device, parse_value,
                           resolve, resolve_device)
-from study.records import code_version, config_hash, run_id, training_hash
+from study.identity import code_version, config_hash, run_id, training_hash
 from study.reuse import (EXTENDED_TAG, copy_training_state, find_extendable, find_finished,
                          find_trained, start_extension)
 

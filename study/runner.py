@@ -33,7 +33,7 @@ from pathlib import Path
 from contracts.record import CHECKPOINT_FILE, FAILED, FINISHED, SWEEP_FILE, read_record
 from study.config import RunConfig
 from study.executors import Executor, check_executor, execute
-from study.records import config_hash, run_id
+from study.identity import config_hash, run_id
 from study.reuse import find_extendable, find_finished
 from study.sweepfile import Sweep, enumerate_runs
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from contracts.record import FINISHED, TRAIN_SECONDS_KEY, RecordError, parse_utc, read_record
 from study.budgets import steps_per_epoch
 from study.config import RunConfig
-from study.records import config_hash, run_id
+from study.identity import config_hash, run_id
 from study.reuse import find_extendable, find_finished
 
 __all__ = ["CostModel", "PlannedRun", "plan_costs", "wall_seconds", "unit", "minutes",

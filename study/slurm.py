@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from contracts.record import FAILED, FINISHED, LOG_FILE, RECORD_FILE, RUNNING, RecordError, read_record, utc_now, write_json_atomic
 from study.executors import REPO_ROOT, Executor, ExecutorError, outcome_from_record
-from study.records import config_hash
+from study.identity import config_hash
 from study.run import EXIT_BUSY, EXIT_INTERRUPTED
 
 __all__ = ["check_slurm", "execute_slurm", "RunJob", "CLAIM_FILE", "JOBS_DIR", "SUBMITIT"]

@@ -8,7 +8,7 @@ when the user is logged in (``WANDB_API_KEY``, or a netrc entry for the W&B host
 Offline W&B writes its ``.wandb`` log through a separate service process and flushes it on
 an interval; a SIGKILL can lose what was logged since the last flush. The interval is
 lowered to one second here, and ``record.json``/``history.jsonl`` (written by the run
-itself, see ``study.records``) remain the durable copy the analysis reads.
+itself, see ``study.identity``) remain the durable copy the analysis reads.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from contracts.record import (FIELDS, RECORD_FILE, SAMPLES_ARRAY_FILE, new_recor
                               write_json_atomic)
 from lgm.images import class_rows
 from study.config import RunConfig, resolve
-from study.records import run_id as study_run_id
+from study.identity import run_id as study_run_id
 
 CLASSIFIER = hashlib.sha256(b"fashion_mnist classifier v1").hexdigest()
 OTHER_CLASSIFIER = hashlib.sha256(b"fashion_mnist classifier v2").hexdigest()

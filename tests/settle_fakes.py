@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.record import read_record
-from study.records import run_id
+from study.identity import run_id
 from study.reuse import find_extendable
 from study.runner import run_sweep
 

@@ -157,7 +157,7 @@ def test_a_resolved_config_holds_its_cadence():
     short = resolve(RunConfig(budget="quick", train_steps=7))
     assert short.log_every == 7  # capped at the steps: the one log is the last step
     # checkpoint_every does not change what is computed: same run id
-    from study.records import config_hash
+    from study.identity import config_hash
 
     assert config_hash(RunConfig(budget="smoke", checkpoint_every=5)) == config_hash(RunConfig(budget="smoke"))
     assert config_hash(RunConfig(budget="smoke", log_every=5)) != config_hash(RunConfig(budget="smoke"))

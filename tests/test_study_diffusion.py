@@ -10,7 +10,7 @@ import torch
 from contracts.record import read_record
 from study.config import ConfigError, RunConfig, resolve
 from study.export import draw_evaluation_samples
-from study.records import config_hash, run_id, training_hash
+from study.identity import config_hash, run_id, training_hash
 from study.run import main as run_main
 
 

@@ -134,7 +134,7 @@ def test_finished_runs_are_not_run_again(tmp_path, capsys):
     run_dir = tmp_path / "adhoc"
     from study.config import RunConfig, resolve
     from contracts.record import write_json_atomic
-    from study.records import run_id
+    from study.identity import run_id
 
     rid = run_id("adhoc", resolve(RunConfig(budget="smoke")))
     (run_dir / rid).mkdir(parents=True)

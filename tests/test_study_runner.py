@@ -9,7 +9,7 @@ import pytest
 
 from study.cli import main as cli_main
 from contracts.record import read_record
-from study.records import run_id
+from study.identity import run_id
 from study.runner import format_value, plan_runs, run_command, run_sweep
 from study.sweepfile import load_sweep
 

@@ -11,7 +11,7 @@ import yaml
 
 from study.cli import main as cli_main
 from study.config import FIELD_NAMES, ConfigError, RunConfig, resolve
-from study.records import config_hash, run_id
+from study.identity import config_hash, run_id
 from study.sweepfile import SweepFileError, enumerate_runs, load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ from lgm.evaluation.metrics import (data_copying, density_coverage, feature_stat
 
 # name -> submodule that defines it (imported on first access, PEP 562)
 _LAZY = {
-    "evaluate": "evaluator", "METRICS": "evaluator", "score_features": "evaluator",
+    "evaluate": "evaluator", "SAMPLE_METRICS": "evaluator", "score_features": "evaluator",
     "score": "scoring", "compare": "scoring",
     "classifier": "classifiers", "classifier_sha256": "classifiers",
     "verify_classifier": "classifiers", "ClassifierNet": "classifiers",
@@ -35,7 +35,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "evaluate", "METRICS", "classifier", "classifier_sha256", "verify_classifier",
+    "evaluate", "SAMPLE_METRICS", "classifier", "classifier_sha256", "verify_classifier",
     "ClassifierNet", "ClassifierWeightsError", "extract", "reference_statistics",
     "ReferenceStatistics", "feature_statistics", "frechet_distance", "fid",
     "fid_from_statistics", "inception_score", "kid", "precision_recall", "density_coverage",

@@ -48,12 +48,14 @@ from lgm.evaluation.features import (check_images, extract, pixel_reference_stat
                                      reference_statistics)
 from lgm.evaluation.metrics.fwd import WaveletMoments
 
-__all__ = ["evaluate", "score_features", "held_out_reference", "METRICS", "REFERENCE_SEED",
+__all__ = ["evaluate", "score_features", "held_out_reference", "SAMPLE_METRICS",
+           "REFERENCE_SEED",
            "BATCH_SIZE", "NUM_SAMPLES", "balanced_labels", "test_subset", "Embedding",
-           "check_extractors", "pixel_reference"]
+           "check_extractors", "pixel_reference", "generate_batches"]
 
-# The sample metrics ``metrics=`` chooses from (the registry's entries that need only samples).
-METRICS = registry.SAMPLE_METRICS
+# The sample metrics ``metrics=`` chooses from: the registry's entries that need only samples
+# (``registry.SAMPLE_METRICS``, names; ``registry.METRICS`` is the registry itself).
+SAMPLE_METRICS = registry.SAMPLE_METRICS
 # Every run compares against the same real subset, whatever its own seed: a per-run
 # reference would add the reference's sampling noise to every difference between runs.
 REFERENCE_SEED = 0
@@ -124,7 +126,7 @@ def _entries(metrics: Sequence[str], namespace: str, available: dict,
 def score_features(*, features: torch.Tensor, probs: torch.Tensor, dataset: str, reference,
                    seed: int, labels: torch.Tensor | None = None, test_reference=None,
                    reconstruction_features: torch.Tensor | None = None,
-                   elbo_terms: dict | None = None, metrics: Sequence[str] = METRICS,
+                   elbo_terms: dict | None = None, metrics: Sequence[str] = SAMPLE_METRICS,
                    namespace: str = registry.EVAL_NAMESPACE,
                    extractor: str = registry.PRIMARY_EXTRACTOR,
                    others: dict | None = None, pixels=None, pixel_reference=None) -> dict:
@@ -186,10 +188,10 @@ def _validate(sample_fn, reconstruct_fn, elbo_fn, dataset: str, num_samples: int
     info = dataset_info(dataset)
     if isinstance(metrics, str):
         raise ValueError(f"metrics must be a sequence of names, got the string {metrics!r}; "
-                         f"allowed names: {', '.join(METRICS)}")
-    unknown = [m for m in metrics if m not in METRICS]
+                         f"allowed names: {', '.join(SAMPLE_METRICS)}")
+    unknown = [m for m in metrics if m not in SAMPLE_METRICS]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; allowed: {', '.join(METRICS)}")
+        raise ValueError(f"unknown metric(s) {unknown}; allowed: {', '.join(SAMPLE_METRICS)}")
     size = info.sizes["train"]
     if not isinstance(num_samples, int) or not 2 <= num_samples <= size:
         raise ValueError(f"num_samples must be an int in 2..{size}, got {num_samples!r}")
@@ -208,6 +210,22 @@ def _validate(sample_fn, reconstruct_fn, elbo_fn, dataset: str, num_samples: int
     return info.num_classes, others
 
 
+def generate_batches(sample_fn: SampleFn, labels: torch.Tensor | None, num_samples: int, *,
+                     batch_size: int, device: torch.device | str):
+    """Yield the evaluation's samples batch by batch: ``sample_fn(n, y)`` for consecutive
+    ``batch_size`` slices of ``labels`` (None: unconditional). The one sampling loop of
+    ``evaluate`` and of ``python -m study export``: the same calls in the same order draw the
+    same random stream, so an exported set scores bit for bit as the run logged it."""
+    for start in range(0, num_samples, batch_size):
+        n = min(batch_size, num_samples - start)
+        y = None if labels is None else labels[start:start + n].to(device)
+        with torch.no_grad():
+            x = sample_fn(n, y)
+        if x.shape[0] != n:
+            raise ValueError(f"sample_fn({n}, labels) returned {x.shape[0]} images")
+        yield x
+
+
 def _embed_generated(nets: dict, sample_fn: SampleFn, labels: torch.Tensor | None,
                      num_samples: int, shape: tuple, batch_size: int, device: torch.device,
                      disable: bool | None, moments: WaveletMoments | None) -> dict:
@@ -216,21 +234,16 @@ def _embed_generated(nets: dict, sample_fn: SampleFn, labels: torch.Tensor | Non
     probs)}``."""
     out = {name: ([], []) for name in nets}
     with tqdm(total=num_samples, desc="evaluate: samples", disable=disable) as bar:
-        for start in range(0, num_samples, batch_size):
-            n = min(batch_size, num_samples - start)
-            y = None if labels is None else labels[start:start + n].to(device)
-            with torch.no_grad():
-                x = sample_fn(n, y)
+        for x in generate_batches(sample_fn, labels, num_samples, batch_size=batch_size,
+                                  device=device):
             check_images(x, shape, name="sample_fn output")
-            if x.shape[0] != n:
-                raise ValueError(f"sample_fn({n}, labels) returned {x.shape[0]} images")
             for name, net in nets.items():
                 f, p = extract(net, x, batch_size=batch_size, device=device, progress=False)
                 out[name][0].append(f)
                 out[name][1].append(p)
             if moments is not None:
                 moments.add(x.detach().to("cpu", torch.float64).numpy())
-            bar.update(n)
+            bar.update(x.shape[0])
     return {name: (torch.cat(f), torch.cat(p)) for name, (f, p) in out.items()}
 
 
@@ -283,7 +296,7 @@ def _elbo_terms(elbo_fn: ElboFn, dataset: str, num_samples: int, batch_size: int
 def evaluate(*, sample_fn: SampleFn, dataset: str, num_samples: int = NUM_SAMPLES,
              conditional: bool = False, reconstruct_fn: ReconstructFn | None = None,
              elbo_fn: ElboFn | None = None, dequantize: bool = False,
-             metrics: Sequence[str] = METRICS, batch_size: int = BATCH_SIZE,
+             metrics: Sequence[str] = SAMPLE_METRICS, batch_size: int = BATCH_SIZE,
              device: str | torch.device = "cpu", seed: int = 0,
              progress: bool | None = None, namespace: str = registry.EVAL_NAMESPACE,
              extractors: Sequence[str] = registry.EXTRACTORS) -> dict:

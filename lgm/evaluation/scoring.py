@@ -49,7 +49,7 @@ from lgm.evaluation import registry
 from lgm.evaluation.classifiers import (classifier, classifier_sha256, read_registry,
                                         trained_datasets, verify_classifier, weights_folder)
 from lgm.evaluation.copies import closest_pairs, save_copies_figure
-from lgm.evaluation.evaluator import (BATCH_SIZE, METRICS, NUM_SAMPLES, REFERENCE_SEED,
+from lgm.evaluation.evaluator import (BATCH_SIZE, NUM_SAMPLES, REFERENCE_SEED, SAMPLE_METRICS,
                                       held_out_reference, pixel_reference, score_features)
 from lgm.evaluation.features import ReferenceStatistics, extract, reference_statistics
 from lgm.evaluation.files import (SampleInputError, SampleSet, as_images, check_labels, load_npz,
@@ -71,7 +71,7 @@ STATS_KEYS = ("kind", "format", "dataset", "sha256", "num_samples", "features", 
 STATS_KEYS_2 = ("extractor", "pixel_mu", "pixel_sigma")
 PRIMARY = registry.PRIMARY_EXTRACTOR
 # compare has no training split on the reference side: no memorisation metrics there.
-COMPARE_METRICS = tuple(n for n in METRICS if registry.METRICS[n].needs != "test_reference")
+COMPARE_METRICS = tuple(n for n in SAMPLE_METRICS if registry.METRICS[n].needs != "test_reference")
 
 
 class SampleCountWarning(UserWarning):
@@ -359,9 +359,9 @@ def prepare(x, dataset: str, *, labels, num_samples: int, seed: int, metrics,
         raise SampleInputError(f"num_samples must be a positive int, got {num_samples!r}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise SampleInputError(f"seed must be a non-negative int, got {seed!r}")
-    unknown = [m for m in metrics if m not in METRICS]
+    unknown = [m for m in metrics if m not in SAMPLE_METRICS]
     if isinstance(metrics, str) or unknown:
-        raise SampleInputError(f"unknown metric(s) {unknown or metrics!r}; allowed: {', '.join(METRICS)}")
+        raise SampleInputError(f"unknown metric(s) {unknown or metrics!r}; allowed: {', '.join(SAMPLE_METRICS)}")
     info = dataset_info(dataset)
     if num_samples > info.sizes["train"]:
         raise SampleInputError(f"num_samples must be at most {info.sizes['train']} (the reference "
@@ -386,7 +386,7 @@ def prepare(x, dataset: str, *, labels, num_samples: int, seed: int, metrics,
 
 
 def score(x, *, dataset: str, labels=None, num_samples: int = NUM_SAMPLES, seed: int = 0,
-          metrics=METRICS, device: str | torch.device = "cpu", batch_size: int = BATCH_SIZE,
+          metrics=SAMPLE_METRICS, device: str | torch.device = "cpu", batch_size: int = BATCH_SIZE,
           copies: str | os.PathLike | None = None, progress: bool | None = None,
           extractor: str = PRIMARY) -> Scores:
     """Every chosen sample metric of ``x`` (a path, an array/tensor, a ``SampleSet`` or an
