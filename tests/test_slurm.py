@@ -182,8 +182,11 @@ def test_a_cancelled_job_resumes_from_its_checkpoint_on_the_next_call(tmp_path, 
 
 def test_two_calls_and_two_sweeps_sharing_runs_train_each_run_once(tmp_path):
     out = tmp_path / "out"
-    path_a = _sweep_file(tmp_path, "sa", {})
-    path_b = _sweep_file(tmp_path, "sb", {})  # the same configuration in another sweep
+    # long enough (a tiny MLP VAE, 2,000 steps: seconds) that the job still runs when the
+    # second and third calls plan, even on a loaded machine where they take seconds to start
+    longer = {"train_steps": {"value": 2000}}
+    path_a = _sweep_file(tmp_path, "sa", longer)
+    path_b = _sweep_file(tmp_path, "sb", longer)  # the same configuration in another sweep
     first = _start(_one(path_a, out))
     while not list((out / "sa").glob("sa-*/slurm_job.json")):
         assert first.poll() is None, first.communicate()[0]
