@@ -30,6 +30,8 @@ benchmarks: setup
 	$(PY) benchmarks/curve_overhead.py
 	$(PY) benchmarks/memorisation.py
 	$(PY) benchmarks/study_overhead.py
+	$(PY) benchmarks/settle_null.py
+	$(PY) benchmarks/settle_forecast.py
 
 # The make study workload itself (about 40 minutes on 2 cores), timed into a fresh folder.
 settle_benchmark: setup

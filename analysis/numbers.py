@@ -62,9 +62,9 @@ def fmt(value, digits: int = SIGNIFICANT, *, uncertainty=None) -> str:
     places = decimals_for(uncertainty)
     if places is None:
         return _plain(value, digits)
-    if places <= 0:
-        return f"{round(value, places):.0f}"
-    return f"{value:.{places}f}"
+    text = f"{round(value, places):.0f}" if places <= 0 else f"{value:.{places}f}"
+    # a small negative value rounds to "-0" or "-0.00": print it as the zero it shows
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def fmt_pm(value, spread) -> str:

@@ -35,6 +35,8 @@ def test_an_interval_takes_half_its_width_over_two():
     assert fmt_interval(-15.7, -2.189, estimate=-8.942) == "-8.9 [-15.7, -2.2]"
     assert fmt_interval(0.26, 2.16) == "[0.3, 2.2]"   # 1.9 / 4 = 0.475: one digit → one decimal
     assert fmt_interval(math.nan, 1.0) == "–"
+    # an upper end that rounds to zero prints as 0, not -0 (width 21.9 / 4 = 5.5: no decimals)
+    assert fmt_interval(-22.1, -0.2, estimate=-11.2) == "-11 [-22, 0]"
 
 
 def test_plain_numbers_and_p_values():

@@ -67,9 +67,11 @@ RULE_TEXT = (
 READING_TEXT = (
     f"Each answer is one of four verdicts: **supported** or **contradicted** (the prediction "
     f"held, or the opposite was found), **{NO_DIFFERENCE}** (the difference lies inside the "
-    f"question's margin) or **inconclusive** (the seeds run cannot tell). *Provisional* means "
+    f"question's margin) or **inconclusive** (the seeds run cannot tell). **Provisional** means "
     f"longer training may change it. The weight says which checks the verdict survives: other "
-    f"seeds, sample size (FID∞), other metrics, training time, people's ratings — each "
+    f"seeds, sample size (FID∞), other metrics, another feature extractor (a second classifier, "
+    f"a distance with no network, the class histogram matched), training time, people's "
+    f"ratings — each "
     f"question's section shows the numbers behind every check.")
 
 
