@@ -132,7 +132,7 @@ def test_the_robustness_table_of_a_real_smoke_study(runs_dir):
 
     _, (analysis,) = analyse_source(runs_dir, resamples=200)
     cells = {c.over: c for c in robustness(analysis)}
-    assert list(cells) == ["seeds", "sample size", "metric", "training time", "people"]
+    assert list(cells) == ["seeds", "sample size", "metric", "extractor", "training time", "people"]
     assert all(c.status in (HOLDS, DOES_NOT_HOLD, NOT_MEASURED) and c.detail for c in cells.values())
     # fid_recon has no FID∞ nor a sample-quality alternative; smoke runs have a 2-point curve
     assert cells["sample size"].status == NOT_MEASURED and cells["metric"].status == NOT_MEASURED

@@ -172,7 +172,7 @@ def _stats(args, device: str) -> int:
     scoring.check_dataset(args.dataset, args.extractor)
     x, notes, _ = scoring.prepare(args.samples, args.dataset, labels=args.labels,
                                    num_samples=args.num_samples, seed=args.seed,
-                                   metrics=scoring.METRICS, progress=None,
+                                   metrics=scoring.SAMPLE_METRICS, progress=None,
                                    extractor=args.extractor)
     if isinstance(x, scoring.EmbeddedSet):
         raise scoring.SampleInputError(f"{args.samples} is a statistics file already")
