@@ -46,8 +46,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import to_unit
-from .layers import (AdaptiveGroupNorm, LabelEmbedding, check_image_batch, check_model_labels,
-                     check_positive_int)
+from .layers import (AdaptiveGroupNorm, LabelEmbedding, check_image_batch, check_image_shape,
+                     check_model_labels, check_positive_int)
 
 __all__ = ["DiffusionConfig", "Diffusion", "UNet", "ARCHS", "SCALINGS", "COND_DIM",
            "path_sample", "velocity_target", "flow_matching_loss", "euler_sample"]
@@ -69,15 +69,7 @@ class DiffusionConfig:
     label_dropout: float = 0.1  # conditional training: P(label → "no class"), Ho & Salimans 2021
 
     def __post_init__(self):
-        shape = tuple(self.image_shape)  # YAML / JSON give lists
-        if len(shape) != 3 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
-                                  for v in shape):
-            raise ValueError(f"image_shape must be three positive ints (C, H, W), "
-                             f"got {self.image_shape!r}")
-        if shape[1] % 4 or shape[2] % 4:
-            raise ValueError(f"the U-Net halves H and W twice, so both must be divisible by 4; "
-                             f"got image_shape {shape}")
-        self.image_shape = shape
+        self.image_shape = check_image_shape(self.image_shape, halvings=2, who="the U-Net")
         check_positive_int("width", self.width)
         check_positive_int("sample_steps", self.sample_steps)
         if self.num_classes is not None:

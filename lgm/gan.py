@@ -33,8 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import to_unit
-from .layers import (AdaptiveBatchNorm2d, LabelEmbedding, check_image_batch, check_model_labels,
-                     check_positive_int)
+from .layers import (AdaptiveBatchNorm2d, LabelEmbedding, check_image_batch, check_image_shape,
+                     check_model_labels, check_positive_int)
 
 __all__ = ["GANConfig", "GAN", "Generator", "Discriminator", "GANLoss", "LOSSES", "ARCHS",
            "SCALINGS", "LABEL_EMBED_DIM"]
@@ -88,15 +88,7 @@ class GANConfig:
     loss: str = "non_saturating"     # "non_saturating" | "hinge"
 
     def __post_init__(self):
-        shape = tuple(self.image_shape)  # YAML / JSON give lists
-        if len(shape) != 3 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
-                                  for v in shape):
-            raise ValueError(f"image_shape must be three positive ints (C, H, W), "
-                             f"got {self.image_shape!r}")
-        if shape[1] % 4 or shape[2] % 4:
-            raise ValueError(f"the DCGAN halves H and W twice, so both must be divisible by "
-                             f"4; got image_shape {shape}")
-        self.image_shape = shape
+        self.image_shape = check_image_shape(self.image_shape, halvings=2, who="the DCGAN")
         check_positive_int("latent_dim", self.latent_dim)
         check_positive_int("width", self.width)
         if self.num_classes is not None:

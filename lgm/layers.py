@@ -25,13 +25,28 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["LabelEmbedding", "AdaptiveBatchNorm2d", "AdaptiveGroupNorm", "AdaptiveLayerNorm",
-           "check_labels", "check_model_labels", "check_image_batch", "check_positive_int"]
+           "check_labels", "check_model_labels", "check_image_batch", "check_positive_int",
+           "check_image_shape"]
 
 
 def check_positive_int(name: str, value) -> None:
     """Raise ValueError naming ``name`` unless ``value`` is an int >= 1 (bools refused)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def check_image_shape(image_shape, *, halvings: int = 0, who: str = "the network") -> tuple:
+    """``image_shape`` as a tuple (YAML / JSON give lists) after checking it is three positive
+    ints (C, H, W) and, when ``who`` halves H and W ``halvings`` times, that both divide by
+    ``2**halvings``; ValueError naming what is wrong otherwise."""
+    shape = tuple(image_shape)
+    if len(shape) != 3 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in shape):
+        raise ValueError(f"image_shape must be three positive ints (C, H, W), got {image_shape!r}")
+    factor = 2 ** halvings
+    if shape[1] % factor or shape[2] % factor:
+        raise ValueError(f"{who} halves H and W {halvings} times, so both must be divisible by "
+                         f"{factor}; got image_shape {shape}")
+    return shape
 
 
 def check_labels(labels, num_classes: int, batch_size: int | None = None) -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .layers import (AdaptiveGroupNorm, AdaptiveLayerNorm, LabelEmbedding, check_image_batch,
-                     check_model_labels, check_positive_int)
+                     check_image_shape, check_model_labels, check_positive_int)
 from .likelihoods import (DEFAULT_SCALE_SHARING, DEFAULT_SIGMA, LIKELIHOODS, SCALE_SHARINGS,
                           make_likelihood)
 
@@ -55,17 +55,10 @@ class VAEConfig:
     num_classes: int | None = None  # None = unconditional; else conditional VAE (labels required)
 
     def __post_init__(self):
-        shape = tuple(self.image_shape)  # YAML / JSON give lists
-        if len(shape) != 3 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
-                                  for v in shape):
-            raise ValueError(f"image_shape must be three positive ints (C, H, W), "
-                             f"got {self.image_shape!r}")
-        self.image_shape = shape
         if self.arch not in ARCHS:
             raise ValueError(f"unknown arch {self.arch!r}; allowed: {', '.join(ARCHS)}")
-        if self.arch == "conv" and (shape[1] % 4 or shape[2] % 4):
-            raise ValueError(f"arch 'conv' halves H and W twice, so both must be divisible "
-                             f"by 4; got image_shape {shape}")
+        halvings = 2 if self.arch == "conv" else 0  # the MLP takes any H, W
+        self.image_shape = check_image_shape(self.image_shape, halvings=halvings, who="arch 'conv'")
         check_positive_int("latent_dim", self.latent_dim)
         check_positive_int("width", self.width)
         if self.likelihood not in LIKELIHOODS:
