@@ -212,3 +212,14 @@ def test_wandb_without_login_is_a_clear_source_error(monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
     with pytest.raises(RunSourceError, match="cannot open the W&B API"):
         load_runs("nobody/nothing")
+
+
+def test_importing_the_analysis_loads_neither_torch_nor_wandb_nor_study():
+    """The analysis package, its report and rating subpackages import light (the torch grid
+    helper is imported where a figure is drawn), as docs/architecture.md says."""
+    import subprocess
+
+    code = ("import sys, analysis, analysis.report, analysis.rating.images, analysis.rating.report, "
+            "analysis.sweep_analysis, analysis.settle_rule; "
+            "bad = [m for m in ('wandb', 'study', 'torch') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=Path(__file__).parents[1])

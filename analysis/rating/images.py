@@ -20,7 +20,6 @@ import matplotlib.image as mpimg
 import numpy as np
 
 from contracts.samples import SamplesArray, SamplesArrayError, read_samples_array
-from lgm.images import uint8_grid
 
 from analysis.errors import RatingError
 
@@ -77,9 +76,11 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 
 def grid_png(images: np.ndarray, columns: int, *, scale: int = GRID_SCALE) -> bytes:
+    from lgm.images import uint8_grid  # here: lgm.images imports torch, analysis stays light
+
     return png_bytes(upscale(uint8_grid(images, columns), scale))
 
 
 def image_png(image: np.ndarray, *, scale: int = IMAGE_SCALE) -> bytes:
     """One C×H×W uint8 image (real or generated, rendered alike) as PNG bytes."""
-    return png_bytes(upscale(uint8_grid(image[None], 1), scale))
+    return grid_png(image[None], 1, scale=scale)

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from lgm.evaluation.registry import HEADLINE_KEY, MINIMIZE
-from lgm.images import uint8_grid
 
 from analysis.rating.analysis import SweepRatings
 from analysis.rating.statistics import ALPHA_ONE_SIDED, POWER, PRIOR, TIE_SCORE, judgments_needed
@@ -192,6 +191,8 @@ def _pair_figure(left: str, right: str, caption: str, titles: tuple, figures: Pa
     from analysis.rating.images import load_samples, pair_arrays
 
     a, b, columns = pair_arrays(load_samples(left), load_samples(right), np.random.default_rng(0))
+    from lgm.images import uint8_grid  # here: lgm.images imports torch
+
     paths = save_figure(grid_pair((uint8_grid(a, columns), uint8_grid(b, columns)), titles), figures, stem)
     return FigureBlock(png=paths["png"], svg=paths["svg"], caption=caption)
 

@@ -21,7 +21,6 @@ from contracts.record import FAILED, STEP_KEY, TRAIN_SECONDS_KEY
 from contracts.samples import read_samples_array
 from lgm.evaluation.registry import HEADLINE_KEY as RANK_METRIC
 from lgm.evaluation.registry import MINIMIZE, known_goal
-from lgm.images import uint8_grid
 
 from analysis.load import history_frame
 from analysis.numbers import fmt
@@ -171,6 +170,8 @@ def _sample_image(row) -> np.ndarray:
     else its PNG (which carries the run's own title)."""
     if getattr(row, "array", None):
         samples = read_samples_array(row.array)
+        from lgm.images import uint8_grid  # here: lgm.images imports torch, analysis stays light
+
         return uint8_grid(samples.images, 10 if samples.conditional else 8)
     return mpimg.imread(row.path)
 
