@@ -47,7 +47,7 @@ from torch import nn
 
 from .data import to_unit
 from .layers import (AdaptiveGroupNorm, LabelEmbedding, check_image_batch, check_image_shape,
-                     check_model_labels, check_positive_int)
+                     check_positive_int, GenerativeModel)
 
 __all__ = ["DiffusionConfig", "Diffusion", "UNet", "ARCHS", "SCALINGS", "COND_DIM",
            "path_sample", "velocity_target", "flow_matching_loss", "euler_sample"]
@@ -194,9 +194,11 @@ class UNet(nn.Module):
 
 # --------------------------------------------------------------------------- model
 
-class Diffusion(nn.Module):
+class Diffusion(GenerativeModel):
     """Flow-matching model (module docstring). Images come in ``[-1, 1]``
     (``BatchStream(..., scaling="minus_one_one")``); ``sample`` returns ``[0, 1]``."""
+
+    MODEL_NAME = "diffusion model"
 
     def __init__(self, config: DiffusionConfig):
         super().__init__()
@@ -205,19 +207,8 @@ class Diffusion(nn.Module):
         self.config = config
         self.net = UNet(config)
 
-    @property
-    def conditional(self) -> bool:
-        return self.config.num_classes is not None
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-    def _check_labels(self, labels, batch_size: int):
-        return check_model_labels(labels, self.config.num_classes, batch_size, "diffusion model")
 
     def velocity(self, x: torch.Tensor, t: torch.Tensor,
                  labels: torch.Tensor | None = None) -> torch.Tensor:

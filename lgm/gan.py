@@ -34,7 +34,7 @@ from torch import nn
 
 from .data import to_unit
 from .layers import (AdaptiveBatchNorm2d, LabelEmbedding, check_image_batch, check_image_shape,
-                     check_model_labels, check_positive_int)
+                     check_positive_int, GenerativeModel)
 
 __all__ = ["GANConfig", "GAN", "Generator", "Discriminator", "GANLoss", "LOSSES", "ARCHS",
            "SCALINGS", "LABEL_EMBED_DIM"]
@@ -170,7 +170,7 @@ class Discriminator(nn.Module):
         return logits
 
 
-class GAN(nn.Module):
+class GAN(GenerativeModel):
     """Holds ``.generator`` and ``.discriminator``; see the module docstring.
 
     Real images come in the training scaling's range (``BatchStream(..., scaling=...)``);
@@ -178,6 +178,8 @@ class GAN(nn.Module):
     Batch norm makes G's output depend on its mode: ``sample`` and the losses use whatever
     mode the module is in (train: batch statistics, and the running statistics update).
     """
+
+    MODEL_NAME = "GAN"
 
     def __init__(self, config: GANConfig):
         super().__init__()
@@ -188,23 +190,12 @@ class GAN(nn.Module):
         self.discriminator = Discriminator(config)
         self._loss = LOSSES[config.loss]
 
-    @property
-    def conditional(self) -> bool:
-        return self.config.num_classes is not None
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
     def num_parameters(self) -> dict[str, int]:
         return {name: sum(p.numel() for p in net.parameters())
                 for name, net in (("generator", self.generator),
                                   ("discriminator", self.discriminator))}
 
     # ------------------------------------------------------------------ checks
-    def _check_labels(self, labels, batch_size: int):
-        return check_model_labels(labels, self.config.num_classes, batch_size, "GAN")
-
     def _check_z(self, z) -> None:
         if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.config.latent_dim:
             got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__

@@ -26,13 +26,32 @@ from torch import nn
 
 __all__ = ["LabelEmbedding", "AdaptiveBatchNorm2d", "AdaptiveGroupNorm", "AdaptiveLayerNorm",
            "check_labels", "check_model_labels", "check_image_batch", "check_positive_int",
-           "check_image_shape"]
+           "check_image_shape", "GenerativeModel"]
 
 
 def check_positive_int(name: str, value) -> None:
     """Raise ValueError naming ``name`` unless ``value`` is an int >= 1 (bools refused)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+class GenerativeModel(nn.Module):
+    """What every model family shares about its configuration (``self.config`` with
+    ``num_classes``): whether it is conditional, its device, and its label check, whose error
+    names the family (``MODEL_NAME``)."""
+
+    MODEL_NAME = "model"
+
+    @property
+    def conditional(self) -> bool:
+        return self.config.num_classes is not None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _check_labels(self, labels, batch_size: int):
+        return check_model_labels(labels, self.config.num_classes, batch_size, self.MODEL_NAME)
 
 
 def check_image_shape(image_shape, *, halvings: int = 0, who: str = "the network") -> tuple:

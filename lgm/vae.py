@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .layers import (AdaptiveGroupNorm, AdaptiveLayerNorm, LabelEmbedding, check_image_batch,
-                     check_image_shape, check_model_labels, check_positive_int)
+                     check_image_shape, check_positive_int, GenerativeModel)
 from .likelihoods import (DEFAULT_SCALE_SHARING, DEFAULT_SIGMA, LIKELIHOODS, SCALE_SHARINGS,
                           make_likelihood)
 
@@ -189,8 +189,10 @@ class _MLPDecoder(_Net):
 _NETS = {"conv": (_ConvEncoder, _ConvDecoder), "mlp": (_MLPEncoder, _MLPDecoder)}
 
 
-class VAE(nn.Module):
+class VAE(GenerativeModel):
     """β-VAE over images in [0, 1]; see the module docstring for the objective."""
+
+    MODEL_NAME = "VAE"
 
     def __init__(self, config: VAEConfig):
         super().__init__()
@@ -205,19 +207,8 @@ class VAE(nn.Module):
         self.decoder = decoder_cls(config, channels * self.likelihood.params_per_channel)
 
     # ------------------------------------------------------------------ checks
-    @property
-    def conditional(self) -> bool:
-        return self.config.num_classes is not None
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-    def _check_labels(self, labels, batch_size: int):
-        return check_model_labels(labels, self.config.num_classes, batch_size, "VAE")
 
     def _check_images(self, x) -> None:
         check_image_batch(x, self.config.image_shape, "x", "to [0, 1]")
