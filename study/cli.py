@@ -122,6 +122,8 @@ def _settle_parser() -> argparse.ArgumentParser:
                         f"{DEFAULT_CAPS.max_budget_factor})")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter in every run, e.g. --set budget=smoke")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run a round's failed runs again (resuming) and look at it again")
     add_executor_arguments(p)  # --executor local|slurm and their options, as for `sweep`
     return p
 
@@ -137,7 +139,8 @@ def _settle(argv: list[str]) -> int:
     try:
         executor = executor_from_args(args)
         return settle(args.sweeps, args.out, caps, overrides=_parse_sets(args.set),
-                      workers=executor.parallel_runs, runner=settle_runner(executor))
+                      workers=executor.parallel_runs, runner=settle_runner(executor),
+                      retry_failed=args.retry_failed)
     except (ConfigError, SettleError, ExecutorError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -233,14 +233,15 @@ def settle_runner(executor):
     processes or Slurm jobs); ``workers`` then only sizes the cost estimates."""
     from study.runner import run_sweep
 
-    return lambda sweep, out, *, workers: run_sweep(sweep, out, executor=executor)
+    return lambda sweep, out, *, workers, retry_failed=False: run_sweep(
+        sweep, out, executor=executor, retry_failed=retry_failed)
 
 
-def _runner(sweep: Sweep, out: Path, *, workers: int):
+def _runner(sweep: Sweep, out: Path, *, workers: int, retry_failed: bool = False):
     """The one call of the local runner (an executor option passes through here)."""
     from study.runner import run_sweep
 
-    return run_sweep(sweep, out, workers=workers)
+    return run_sweep(sweep, out, workers=workers, retry_failed=retry_failed)
 
 
 def _rule():
@@ -311,12 +312,12 @@ def _round_entry(state: SweepState, *, added: str, why: str, estimate: float | N
 
 
 def _run_round(states: list[SweepState], out: Path, *, workers: int, runner, decide, clock,
-               echo) -> int:
+               echo, retry_failed: bool = False) -> int:
     """Run the planned rounds of ``states`` (their last record entry), analyse, record them
     done; returns 0, 1 (runs failed) or 130 (interrupted: the rounds stay planned)."""
     started, code = clock(), 0
     for state in states:
-        report = runner(state.round_sweep(), out, workers=workers)
+        report = runner(state.round_sweep(), out, workers=workers, retry_failed=retry_failed)
         echo(report.line(state.name, out))
         entry = state.record["rounds"][-1]
         entry["run_seconds"] = round(sum(report.run_seconds.values()), 1)
@@ -331,13 +332,37 @@ def _run_round(states: list[SweepState], out: Path, *, workers: int, runner, dec
         entry = state.record["rounds"][-1]
         entry.update(status="done", seconds=round(seconds, 1), finished_at=utc_now())
         entry.update(_conclude(state, out, decide))
-        if entry["failed"] and not state.closed:
-            state.closed = (f"{len(entry['failed'])} run(s) failed (see their run.log; "
-                            f"`python -m study sweep` with --retry-failed resumes them)")
+        _close_on_failures(state, entry, out)
         write_settle(out / state.name, state.record)
         echo(f"  {state.name}: {entry['verdict']}" + (" (settled)" if entry["settled"] else "")
              + (f" - {getattr(state.decision, 'reason', '')}" if state.decision else ""))
     return code
+
+
+def _still_failed(state: SweepState, entry: dict, out: Path) -> list[str]:
+    """The round's failed runs that have not finished since (read from their records)."""
+    from contracts.record import FINISHED, read_record
+
+    still = []
+    for rid in entry.get("failed") or []:
+        try:
+            record = read_record(out / state.name / rid)
+        except RecordError:
+            record = None
+        if (record or {}).get("status") != FINISHED:
+            still.append(rid)
+    return still
+
+
+def _close_on_failures(state: SweepState, entry: dict, out: Path) -> None:
+    """A round with failed runs closes its sweep — in the call that ran it and in every later
+    call that finds it done — until its failed runs are run again (``--retry-failed``): a
+    decision on a round with missing runs would move on without them."""
+    failed = _still_failed(state, entry, out)
+    if failed and not state.closed:
+        state.closed = (f"{len(failed)} run(s) failed in round {entry['round']} (see their "
+                        f"run.log; the same settle command with --retry-failed runs them again, "
+                        f"resuming from their checkpoints)")
 
 
 # --------------------------------------------------------------------------- the loop
@@ -431,13 +456,16 @@ def _what_would_settle(states: list[SweepState], out: Path, *, workers: int, mod
 
 
 def settle(sweeps: list[str], out: str | Path, caps: Caps, *, overrides: dict | None = None,
-           workers: int = 1, decide=None, runner=None, clock=time.monotonic, echo=print) -> int:
+           workers: int = 1, decide=None, runner=None, clock=time.monotonic, echo=print,
+           retry_failed: bool = False) -> int:
     """Settle ``sweeps`` under ``out`` (see the module docstring); returns the exit status:
     0, 1 when runs failed, 130 when interrupted (the next call resumes the round).
 
     ``decide(analysis, look=, max_looks=)`` is the rule (default
-    ``analysis.settle_rule.settle_decision``); ``runner(sweep, out, workers=)`` runs a sweep
-    (default the local runner); ``clock()`` gives seconds (tests pass a fake one).
+    ``analysis.settle_rule.settle_decision``); ``runner(sweep, out, workers=, retry_failed=)``
+    runs a sweep (default the local runner); ``clock()`` gives seconds (tests pass a fake one).
+    ``retry_failed``: a done round whose runs failed is run again (failed runs resume) and
+    looked at again, instead of closing its sweep.
     """
     out = Path(out).resolve()
     if workers < 1:
@@ -446,6 +474,11 @@ def settle(sweeps: list[str], out: str | Path, caps: Caps, *, overrides: dict | 
     decide = decide or _rule()
     runner = runner or _runner
     start = clock()
+    if retry_failed:
+        for state in states:
+            entry = state.record["rounds"][-1] if state.record["rounds"] else None
+            if entry and entry["status"] == "done" and _still_failed(state, entry, out):
+                entry.update(status="planned", retried=int(entry.get("retried", 0)) + 1)
     pending = [s for s in states if not s.record["rounds"] or s.record["rounds"][-1]["status"] == "planned"]
     for state in pending:
         if not state.record["rounds"]:
@@ -458,12 +491,13 @@ def settle(sweeps: list[str], out: str | Path, caps: Caps, *, overrides: dict | 
         write_settle(out / state.name, state.record)
     if pending:
         code = _run_round(pending, out, workers=workers, runner=runner, decide=decide,
-                          clock=clock, echo=echo)
+                          clock=clock, echo=echo, retry_failed=retry_failed)
         if code == 130:
             return code
     for state in states:
         if not any(state is p for p in pending):  # its last round is done: look at it again
             _conclude(state, out, decide)
+            _close_on_failures(state, state.record["rounds"][-1], out)
     code = 0 if not pending else code
     while True:
         model = CostModel.measure(out)

@@ -39,6 +39,12 @@ record = {"run_id": os.path.basename(run_dir), "sweep": os.path.basename(os.path
           "attempts": [{"started_at": started}], "started_at": started, "extends": extends or None}
 write(record)
 time.sleep(sleep_s)
+# a marker file FAIL-<seed> beside the sweep folders makes that seed's runs fail (once each)
+marker = os.path.join(os.path.dirname(os.path.dirname(run_dir)), "FAIL-%d" % config["seed"])
+if os.path.exists(marker):
+    record.update(status="failed", reason="fake failure", finished_at=now())
+    write(record)
+    sys.exit(1)
 better = config.get("scaling") == "minus_one_one" and config.get("loss") == "non_saturating"
 fid = (30.0 if better else 34.0) / config["budget_factor"] ** 0.3 + ((config["seed"] * 7919) % 11 - 5) / 10
 record.update(status="finished", step=config["train_steps"], finished_at=now(),
@@ -71,9 +77,9 @@ def fake_runner(folder: Path, clock: FakeClock, *, sleep_factor: int | None = No
         return [sys.executable, str(program), str(run_dir), json.dumps(config.to_dict()),
                 os.path.relpath(shorter, run_dir) if shorter else "", str(sleep)]
 
-    def runner(sweep, out, *, workers):
+    def runner(sweep, out, *, workers, retry_failed=False):
         report = run_sweep(sweep, out, workers=workers, command=command, threads=workers,
-                           progress=False)
+                           progress=False, retry_failed=retry_failed)
         own = 0.0
         for rid in set(report.done) - set(report.reused):
             record = read_record(out / sweep.name / rid)

@@ -64,6 +64,7 @@ def test_the_settled_state_decides_and_the_report_shows_the_trajectory(tmp_path)
     assert "**Settled by `python -m study settle`:** ×1, 3 seeds: contradicted; then ×2, 3 seeds " \
            "(the gap was closing): supported, **settled**." in md
     assert "Decided by: Bonferroni over 4 looks." in md
+    assert "| budget factors (budget_factor) | 1 (6), 2 (6) |" in md  # what was run: both factors
     assert "`flip` — Does [-1, 1] help? **supported** (settled: `python -m study settle`)" in md
 
 

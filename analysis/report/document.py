@@ -133,6 +133,9 @@ def header_blocks(runs: pd.DataFrame, source, analyses: list) -> list:
         ("classifier hashes (eval/classifier_sha256)", _unique(runs, "eval/classifier_sha256")),
         ("samples per evaluation (eval/num_samples)", _unique(runs, "eval/num_samples")),
         ("budgets", _unique(runs, "budget")),
+        # a settled study holds each configuration at every budget factor it passed through;
+        # each question's section analyses the settled factor only
+        ("budget factors (budget_factor)", _unique(runs, "budget_factor")),
         ("seeds", ", ".join(fmt(s) for s in seeds) or "–"),
         ("runs", ", ".join(f"{k}: {v}" for k, v in counts.items())),
     ))
