@@ -25,7 +25,6 @@ import argparse
 import os
 import queue
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
