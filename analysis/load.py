@@ -40,7 +40,7 @@ from analysis.errors import NoRunsError, RunRecordError, RunSourceError, SweepSp
 
 __all__ = ["load_runs", "load_sweep_spec", "mark_comparable", "config_columns", "usable_runs",
            "is_usable", "is_set_aside", "has_status", "history_frame", "load_settle",
-           "budget_state", "at_budget", "META_COLUMNS", "COMPARABILITY_KEYS"]
+           "budget_state", "at_budget", "budget_factors", "META_COLUMNS", "COMPARABILITY_KEYS"]
 
 # Numbers are compared only between runs that agree on these (the registry's provenance keys).
 COMPARABILITY_KEYS = PROVENANCE_KEYS
@@ -227,14 +227,15 @@ def budget_state(runs: pd.DataFrame, settle: dict | None) -> dict | None:
     state = settled_state(settle)
     if state is not None:
         return state
-    factors = _factors(runs)
+    factors = budget_factors(runs)
     if factors.nunique() <= 1:
         return None
     return {"budget_factor": int(factors.max()), "seeds": None, "round": None}
 
 
-def _factors(runs: pd.DataFrame) -> pd.Series:
-    # records written before budget_factor existed trained at the budget as named: factor 1
+def budget_factors(runs: pd.DataFrame) -> pd.Series:
+    """Each run's ``budget_factor``; records written before it existed trained at the budget
+    as named: factor 1."""
     if "budget_factor" not in runs:
         return pd.Series(1, index=runs.index)
     return pd.to_numeric(runs["budget_factor"], errors="coerce").fillna(1).astype(int)
@@ -243,7 +244,7 @@ def _factors(runs: pd.DataFrame) -> pd.Series:
 def at_budget(runs: pd.DataFrame, *, budget_factor: int, seeds=None) -> pd.DataFrame:
     """The runs of one budget state: trained ``budget_factor`` × the budget, with one of
     ``seeds`` (all seeds when None). The settle loop and the report select with this."""
-    keep = _factors(runs) == int(budget_factor)
+    keep = budget_factors(runs) == int(budget_factor)
     if seeds is not None:
         keep &= runs["seed"].isin(list(seeds))
     return runs[keep]

@@ -10,7 +10,7 @@
     python -m study export RUN_DIR --out FILE.npz|FOLDER                 a run's evaluation samples again
     python -m study settle SWEEP... --out DIR --max-minutes M [--max-seeds S]
                           [--max-budget-factor F] [--workers N] [--set key=value ...]
-                                                                         train longer / add seeds until settled
+                          [--retry-failed]                               train longer / add seeds until settled
 
 Bad input gets one ``error:`` line naming the key or value (never a traceback) and a
 non-zero exit: 2 for usage errors, 1 for invalid sweep files and failed sweeps.

@@ -39,6 +39,7 @@ from __future__ import annotations
 import os
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.record import (CHECKPOINT_FILE, FINISHED, HISTORY_FILE, RECORD_FILE,
@@ -48,8 +49,9 @@ from lgm.evaluation.registry import CURVE_NAMESPACE
 from study.config import RunConfig, base_config
 from study.identity import config_hash as hash_of
 
-__all__ = ["REUSED_TAG", "EXTENDED_TAG", "find_finished", "find_extendable", "start_extension",
-           "copy_result", "reused_record", "find_trained", "copy_training_state"]
+__all__ = ["REUSED_TAG", "EXTENDED_TAG", "Start", "how_to_start", "find_finished",
+           "find_extendable", "start_extension", "copy_result", "reused_record", "find_trained",
+           "copy_training_state"]
 
 REUSED_TAG = "reused"
 EXTENDED_TAG = "extended"
@@ -78,6 +80,31 @@ def find_finished(out: Path, config_hash: str, *, exclude: Path,
             (reuses if record.get("reused_from") else originals).append(folder)
     found = originals + reuses
     return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class Start:
+    """How an unfinished run starts: ``reuse`` (``source`` finished the same configuration in
+    another sweep), ``resume`` (its own checkpoint), ``extend`` (``source``: the shorter
+    finished run it continues) or ``run`` (from step 0)."""
+
+    action: str
+    source: Path | None = None
+
+
+def how_to_start(out: Path, config: RunConfig, run_dir: Path) -> Start:
+    """The one decision of how a run not finished in ``run_dir`` starts, as the run program
+    takes it when the run starts (``study.run``) and as the runner's plan and the settle
+    loop's cost estimates foresee it. Taken again at the start, not passed down from a plan:
+    a run that finished after the plan was made (the same configuration in another sweep of
+    the same settle round) is reused then."""
+    source = find_finished(out, hash_of(config), exclude=run_dir)
+    if source is not None:
+        return Start("reuse", source)
+    if (Path(run_dir) / CHECKPOINT_FILE).exists():
+        return Start("resume")
+    shorter = find_extendable(out, config, exclude=run_dir)
+    return Start("extend", shorter) if shorter is not None else Start("run")
 
 
 def find_extendable(out: Path, config: RunConfig, *, exclude: Path) -> Path | None:

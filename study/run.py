@@ -35,8 +35,8 @@ from lgm.train import TrainClock
 from study.config import (FIELD_NAMES, ConfigError, RunConfig, check_device, parse_value,
                           resolve, resolve_device)
 from study.identity import code_version, config_hash, run_id, training_hash
-from study.reuse import (EXTENDED_TAG, copy_training_state, find_extendable, find_finished,
-                         find_trained, start_extension)
+from study.reuse import (EXTENDED_TAG, copy_training_state, find_trained, how_to_start,
+                         start_extension)
 
 __all__ = ["main", "parse_run_args", "usage", "RUN_OPTIONS", "RunLock", "AlreadyRunningError",
            "EXIT_FAILED", "EXIT_USAGE", "EXIT_BUSY", "EXIT_INTERRUPTED"]
@@ -384,10 +384,9 @@ def main(argv: list[str]) -> int:
         print(f"already finished: {run_dir} (delete the folder to run it again)")
         return 0
     out = Path(options["out"]).resolve()
-    source = find_finished(out, config_hash(config), exclude=run_dir)
-    shorter = None
-    if source is None and not (run_dir / CHECKPOINT_FILE).exists():
-        shorter = find_extendable(out, config, exclude=run_dir)
+    start = how_to_start(out, config, run_dir)
+    source = start.source if start.action == "reuse" else None
+    shorter = start.source if start.action == "extend" else None
     _set_threads()
     try:
         with RunLock(run_dir):

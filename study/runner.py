@@ -30,11 +30,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from contracts.record import CHECKPOINT_FILE, FAILED, FINISHED, SWEEP_FILE, read_record
+from contracts.record import FAILED, FINISHED, SWEEP_FILE, read_record
 from study.config import RunConfig
 from study.executors import Executor, check_executor, execute
-from study.identity import config_hash, run_id
-from study.reuse import find_extendable, find_finished
+from study.identity import run_id
+from study.reuse import how_to_start
 from study.sweepfile import Sweep, enumerate_runs
 
 __all__ = ["PlannedRun", "SweepReport", "plan_runs", "run_sweep", "run_command", "run_arguments",
@@ -122,17 +122,13 @@ def plan_runs(sweep: Sweep, out: Path, *, overrides: dict | None = None, limit: 
         run_dir = out / sweep.name / rid
         record = read_record(run_dir)
         status = record["status"] if record else None
-        skip = action_skip(status, retry_failed)
-        source = None if skip else find_finished(out, config_hash(config), exclude=run_dir)
-        if skip:
-            action = "skip"
-        elif source is not None:
-            action = "reuse"  # the run program finds the same source and copies it
-        elif status is not None or (run_dir / CHECKPOINT_FILE).exists():
-            action = "resume"
-        else:
-            source = find_extendable(out, config, exclude=run_dir)
-            action = "run" if source is None else "extend"  # the run program finds it too
+        if action_skip(status, retry_failed):
+            action, source = "skip", None
+        else:  # what the run program will decide when it starts (study.reuse.how_to_start)
+            start = how_to_start(out, config, run_dir)
+            action, source = start.action, start.source
+            if status is not None and action != "reuse":
+                action = "resume"  # an earlier attempt: its record goes on
         plans.append(PlannedRun(config, rid, run_dir, status, action, source))
     return plans
 

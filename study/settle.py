@@ -2,6 +2,7 @@
 
     python -m study settle SWEEP... --out DIR --max-minutes M [--max-seeds S]
                            [--max-budget-factor F] [--workers N] [--set KEY=VALUE ...]
+                           [--retry-failed]
 
 Round 0 runs each sweep's compared configurations (for a pairwise prediction its two values,
 otherwise the whole grid) with the local runner, as ``python -m study sweep`` would. Then,
@@ -30,6 +31,9 @@ atomic writes): what was added and why, the estimate and what it took, the verdi
 A round is written as ``planned`` before its runs start and ``done`` after its analysis, so a
 settle stopped by Ctrl-C or kill -9 resumes the planned round on the next call (finished runs
 are skipped, interrupted ones resume from their checkpoint) and never redoes a done round.
+A round with failed runs is not looked at: its sweep stops there, in that call and in later
+ones (exit status 1), until ``--retry-failed`` runs them again; the complete round then gets
+its one look (what the round ran before is kept under ``earlier``).
 
 Looks: the rule sees each analysis as one look (``look`` = 1, 2, ...) out of at most
 ``max_looks`` = 1 + log2(max budget factor) + 1 (when seeds may be added): every round
@@ -48,7 +52,7 @@ import datetime as _dt
 import time
 from pathlib import Path
 
-from contracts.record import RecordError, utc_now, write_settle
+from contracts.record import FINISHED, RecordError, read_record, utc_now, write_settle
 from study.config import RunConfig
 from study.settle_costs import CostModel, describe_steps, minutes, plan_costs, wall_seconds
 from study.settle_state import (DEFAULT_CAPS, GROWTH, Caps, SettleError, SweepState, max_looks,
@@ -163,18 +167,21 @@ def _run_round(states: list[SweepState], out: Path, *, workers: int, runner, dec
     for state in states:
         entry = state.record["rounds"][-1]
         entry.update(status="done", seconds=round(seconds, 1), finished_at=utc_now())
-        entry.update(_conclude(state, out, decide))
-        _close_on_failures(state, entry, out)
+        failed = _close_if_incomplete(state, entry, out)
+        if failed:  # no look: the rule never sees a round with runs missing
+            entry.update(verdict=None, settled=False, incomplete=failed)
+            echo(f"  {state.name}: not looked at - {state.closed}")
+        else:
+            entry.pop("incomplete", None)
+            entry.update(_conclude(state, out, decide))
+            echo(f"  {state.name}: {entry['verdict']}" + (" (settled)" if entry["settled"] else "")
+                 + (f" - {getattr(state.decision, 'reason', '')}" if state.decision else ""))
         write_settle(out / state.name, state.record)
-        echo(f"  {state.name}: {entry['verdict']}" + (" (settled)" if entry["settled"] else "")
-             + (f" - {getattr(state.decision, 'reason', '')}" if state.decision else ""))
     return code
 
 
 def _still_failed(state: SweepState, entry: dict, out: Path) -> list[str]:
     """The round's failed runs that have not finished since (read from their records)."""
-    from contracts.record import FINISHED, read_record
-
     still = []
     for rid in entry.get("failed") or []:
         try:
@@ -186,15 +193,34 @@ def _still_failed(state: SweepState, entry: dict, out: Path) -> list[str]:
     return still
 
 
-def _close_on_failures(state: SweepState, entry: dict, out: Path) -> None:
-    """A round with failed runs closes its sweep — in the call that ran it and in every later
-    call that finds it done — until its failed runs are run again (``--retry-failed``): a
-    decision on a round with missing runs would move on without them."""
+def _close_if_incomplete(state: SweepState, entry: dict, out: Path) -> list[str]:
+    """A round whose failed runs have not finished since is not looked at: its sweep is
+    closed — in the call that ran it and in every later call — until the same command with
+    ``--retry-failed`` runs them again; then the complete round gets its one look. (A look
+    at a round with runs missing would spend error rate on the wrong data and could settle
+    on it.) Returns the failed run ids (empty: the round is complete)."""
     failed = _still_failed(state, entry, out)
-    if failed and not state.closed:
+    if failed:
+        state.decision = None
         state.closed = (f"{len(failed)} run(s) failed in round {entry['round']} (see their "
-                        f"run.log; the same settle command with --retry-failed runs them again, "
-                        f"resuming from their checkpoints)")
+                        f"run.log); the same settle command with --retry-failed runs them again, "
+                        f"resuming from their checkpoints")
+    return failed
+
+
+def _reopen_failed(states: list[SweepState], out: Path) -> set[str]:
+    """``--retry-failed``: a done round whose failed runs have not finished is planned again
+    (what it ran before kept under ``earlier``); returns the reopened sweeps' names."""
+    reopened = set()
+    for state in states:
+        entry = state.record["rounds"][-1] if state.record["rounds"] else None
+        if entry and entry["status"] == "done" and _still_failed(state, entry, out):
+            earlier = {k: entry.get(k) for k in ("failed", "trained", "run_seconds", "seconds",
+                                                 "finished_at")}
+            entry.setdefault("earlier", []).append(earlier)
+            entry.update(status="planned", retried=int(entry.get("retried", 0)) + 1)
+            reopened.add(state.name)
+    return reopened
 
 
 # --------------------------------------------------------------------------- the loop
@@ -275,7 +301,8 @@ def _what_would_settle(states: list[SweepState], out: Path, *, workers: int, mod
             if state.record.pop("open", None) is not None:
                 write_settle(out / state.name, state.record)
             continue
-        line = f"  {state.name}: open ({getattr(state.decision, 'verdict', None)}), stopped: {state.closed}"
+        verdict = f" ({state.decision.verdict})" if state.decision is not None else ""
+        line = f"  {state.name}: open{verdict}, stopped: {state.closed}"
         variants = _next(state, None) if state.decision is not None else []
         if variants:
             factor, seeds, what = variants[0]
@@ -306,16 +333,16 @@ def settle(sweeps: list[str], out: str | Path, caps: Caps, *, overrides: dict | 
     decide = decide or _rule()
     runner = runner or _runner
     start = clock()
-    if retry_failed:
-        for state in states:
-            entry = state.record["rounds"][-1] if state.record["rounds"] else None
-            if entry and entry["status"] == "done" and _still_failed(state, entry, out):
-                entry.update(status="planned", retried=int(entry.get("retried", 0)) + 1)
+    retrying = _reopen_failed(states, out) if retry_failed else set()
     pending = [s for s in states if not s.record["rounds"] or s.record["rounds"][-1]["status"] == "planned"]
     for state in pending:
         if not state.record["rounds"]:
             state.record["rounds"].append(_round_entry(state, added="the sweep as written",
                                                        why="round 0", estimate=None))
+        elif state.name in retrying:
+            entry = state.record["rounds"][-1]
+            echo(f"retrying {state.name}'s round {entry['round']}: "
+                 f"{len(entry['earlier'][-1]['failed'])} failed run(s)")
         else:  # its "seconds" will count this call's part of the round only
             entry = state.record["rounds"][-1]
             entry["resumed"] = int(entry.get("resumed", 0)) + 1
@@ -326,11 +353,13 @@ def settle(sweeps: list[str], out: str | Path, caps: Caps, *, overrides: dict | 
                           clock=clock, echo=echo, retry_failed=retry_failed)
         if code == 130:
             return code
+    code = 0 if not pending else code
     for state in states:
         if not any(state is p for p in pending):  # its last round is done: look at it again
-            _conclude(state, out, decide)
-            _close_on_failures(state, state.record["rounds"][-1], out)
-    code = 0 if not pending else code
+            if _close_if_incomplete(state, state.record["rounds"][-1], out):
+                code = max(code, 1)  # still stopped by failed runs: not a success
+            else:
+                _conclude(state, out, decide)
     while True:
         model = CostModel.measure(out)
         left = caps.max_minutes * 60 - (clock() - start)

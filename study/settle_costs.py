@@ -6,8 +6,10 @@ points and start-up: ``finished_at − started_at`` of a run finished in one att
 training it did itself (an extension's clock includes the run it continues). A planned run
 costs ``step_s × the steps it trains itself + other_s``; a configuration finished anywhere
 under the runs folder costs nothing (it is reused), one that continues a shorter finished run
-trains only the extra steps, and an interrupted one only the steps after its checkpoint. A round's wall-clock is, per sweep (they run one after another),
-its runs' sum over the workers, at least its longest run.
+trains only the extra steps, and an interrupted one only the steps after its checkpoint (the
+start as the run program will take it: ``study.reuse.how_to_start``). A round's wall-clock
+is, per sweep (they run one after another), its runs' sum over the workers, at least its
+longest run.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from contracts.record import CHECKPOINT_FILE, FINISHED, TRAIN_SECONDS_KEY, RecordError, parse_utc, read_record
+from contracts.record import FINISHED, TRAIN_SECONDS_KEY, RecordError, parse_utc, read_record
 from study.budgets import steps_per_epoch
 from study.config import RunConfig
 from study.identity import config_hash, run_id
-from study.reuse import find_extendable, find_finished
+from study.reuse import how_to_start
 
 __all__ = ["CostModel", "PlannedRun", "plan_costs", "wall_seconds", "unit", "minutes",
            "describe_steps", "own_training", "wall_of"]
@@ -126,28 +128,27 @@ def plan_costs(rounds: list[tuple[str, list[RunConfig]]], out: Path, model: Cost
                 continue
             seen.add(digest)
             run_dir = out / name / run_id(name, config)
-            record = _safe_record(run_dir)
-            if (record or {}).get("status") == FINISHED or find_finished(out, digest, exclude=run_dir):
+            if (_safe_record(run_dir) or {}).get("status") == FINISHED:
                 continue
-            done_steps, extends = _done_steps(out, config, run_dir, record)
-            new_steps = config.train_steps - done_steps
+            start = how_to_start(out, config, run_dir)
+            if start.action == "reuse":
+                continue
+            new_steps = config.train_steps - _done_steps(start, run_dir)
             planned.append(PlannedRun(name, config, new_steps,
-                                      model.run_seconds(config, new_steps), extends))
+                                      model.run_seconds(config, new_steps), start.action == "extend"))
     return planned
 
 
-def _done_steps(out: Path, config: RunConfig, run_dir: Path, record: dict | None) -> tuple[int, bool]:
-    """Steps a planned run has behind it, and whether it continues a shorter run — as the run
-    program decides (``study.run``): an interrupted run resumes from its own checkpoint,
-    a fresh one continues the shorter finished run it can extend, else starts at 0."""
-    if (run_dir / CHECKPOINT_FILE).exists():
-        # its own progress: the record's last logged step, down to the checkpoint cadence
-        # (the checkpoint it resumes from is at most one interval older)
-        step = int((record or {}).get("step") or 0)
-        every = config.checkpoint_every or 0
-        return (step - step % every if every > 0 else step), bool((record or {}).get("extends"))
-    shorter = find_extendable(out, config, exclude=run_dir)
-    return (int((_safe_record(shorter) or {}).get("step") or 0) if shorter else 0), shorter is not None
+def _done_steps(start, run_dir: Path) -> int:
+    """Steps a planned run has behind it when it starts (``study.reuse.how_to_start``): its
+    own checkpoint's step when it resumes, the shorter run's when it extends, else 0."""
+    if start.action == "resume":
+        from study.pipeline import checkpoint_step  # torch: only where a checkpoint is read
+
+        return int(checkpoint_step(run_dir) or 0)
+    if start.action == "extend":
+        return int((_safe_record(start.source) or {}).get("step") or 0)
+    return 0
 
 
 def _safe_record(run_dir: Path | None) -> dict | None:

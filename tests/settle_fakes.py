@@ -39,7 +39,8 @@ record = {"run_id": os.path.basename(run_dir), "sweep": os.path.basename(os.path
           "attempts": [{"started_at": started}], "started_at": started, "extends": extends or None}
 write(record)
 time.sleep(sleep_s)
-# a marker file FAIL-<seed> beside the sweep folders makes that seed's runs fail (once each)
+# a marker file FAIL-<seed> beside the sweep folders makes that seed's runs fail, every
+# time, until it is removed
 marker = os.path.join(os.path.dirname(os.path.dirname(run_dir)), "FAIL-%d" % config["seed"])
 if os.path.exists(marker):
     record.update(status="failed", reason="fake failure", finished_at=now())

@@ -46,7 +46,7 @@ def _section(md: str, sweep: str) -> str:
 def test_header_says_what_was_run(report):
     md = report["md"]
     for text in ("code versions", "28d0b45 (27)", "fashion_mnist", "classifier hashes", "budgets",
-                 "quick (27)", "budget factors (budget_factor)", "seeds", "finished: 24, failed: 1, running: 1, set aside: 1",
+                 "quick (27)", "| budget factors (budget_factor) | 1 (27) |", "seeds", "finished: 24, failed: 1, running: 1, set aside: 1",
                  "eval/num_samples", "10000 (25)", "**Verdict rule.**"):
         assert text in md
 

@@ -216,61 +216,70 @@ def test_the_bound_on_looks_is_fixed_when_the_settle_began(tmp_path, two):
 
 
 def test_a_round_with_failed_runs_stays_closed_until_they_are_retried(tmp_path, two):
-    """Seed 2 fails in round 0: alpha stops there (no x2 on a round with a missing run), and a
-    later call without --retry-failed stops there again rather than moving on without it;
-    with retry_failed the round runs again (the failed runs only), is looked at again, and
-    the settle goes on to x2."""
+    """Seed 2 fails in round 0: the rule is not asked (no look is spent on a round with runs
+    missing, so it cannot settle on them either) and alpha stops there, exit status 1; a later
+    call without --retry-failed stops there again (1) rather than moving on without them;
+    with retry_failed only the failed runs run again, the complete round gets its one look
+    (look 1), and the settle goes on to x2 (look 2)."""
     out, log = tmp_path / "out", []
     out.mkdir()
     (out / "FAIL-2").touch()
-    rule = scripted({"alpha": {1: (False, True, 0), 2: (True, False, 0)}}, log)
+    rule = scripted({"alpha": {1: (True, False, 0)}}, log)  # would settle at once: must not
     assert _settle(out, [two[0]], rule)[0] == 1
     first = read_settle(out / "alpha")
-    assert [r["status"] for r in first["rounds"]] == ["done"] and len(first["rounds"][0]["failed"]) == 2
+    (entry,) = first["rounds"]
+    assert entry["status"] == "done" and len(entry["incomplete"]) == 2  # seed 2, both values
+    assert entry["verdict"] is None and not entry["settled"] and "decision" not in entry
     assert "2 run(s) failed in round 0" in first["open"] and "--retry-failed" in first["open"]
-    assert _settle(out, [two[0]], rule)[0] == 0  # later call: still closed, nothing trained
-    assert len(read_settle(out / "alpha")["rounds"]) == 1
-    assert {f for f, _ in _factors_and_seeds(out, "alpha")} == {1}
+    assert _settle(out, [two[0]], rule)[0] == 1  # a later call: still stopped, nothing trained
+    assert len(read_settle(out / "alpha")["rounds"]) == 1 and log == []
     (out / "FAIL-2").unlink()
+    rule = scripted({"alpha": {1: (False, True, 0), 2: (True, False, 0)}}, log)
     clock, lines = FakeClock(), []
     code = settle([two[0]], out, Caps(60.0, 8, 8), workers=2, decide=rule, clock=clock,
                   runner=fake_runner(out, clock), echo=lines.append, retry_failed=True)
     assert code == 0
+    assert [(name, look) for name, look, *_ in log] == [("alpha", 1), ("alpha", 2)]
     rounds = read_settle(out / "alpha")["rounds"]
     assert [(r["budget_factor"], r["status"]) for r in rounds] == [(1, "done"), (2, "done")]
     assert rounds[0]["retried"] == 1 and rounds[0]["trained"] == 2 and rounds[0]["failed"] == []
+    assert rounds[0]["earlier"][0]["trained"] == 4 and len(rounds[0]["earlier"][0]["failed"]) == 2
+    assert "incomplete" not in rounds[0] and "resumed" not in rounds[0]
     assert _factors_and_seeds(out, "alpha") == {(f, s) for f in (1, 2) for s in (0, 1, 2)}
-    assert rounds[1]["settled"] and "resuming alpha's round 0" in lines
+    assert rounds[1]["settled"] and "retrying alpha's round 0: 2 failed run(s)" in lines
 
 
-@pytest.mark.parametrize("own_step, extends, new_steps", [
-    (None, True, 40),   # no folder yet: continues the finished x1 run (40 steps), trains 40
-    (70, True, 20),     # an interrupted extension at step 70: resumes its checkpoint at 60
-    (50, False, 40),    # an interrupted run from scratch at step 50: checkpoint at 40
-])
-def test_a_planned_runs_cost_counts_only_the_steps_it_still_trains(tmp_path, two, own_step,
-                                                                   extends, new_steps):
+@pytest.mark.parametrize("checkpoint_step, record_step, action, new_steps", [
+    (None, None, "extend", 40),  # no folder yet: continues the finished x1 run (40 steps)
+    (60, 70, "resume", 20),      # interrupted at step 70: resumes its checkpoint at step 60
+    (40, 0, "resume", 40),       # killed after the extension copied the x1 state, before any
+])                               # log of its own (the record's step is 0): resumes at 40
+def test_a_planned_runs_cost_counts_only_the_steps_it_still_trains(tmp_path, two, checkpoint_step,
+                                                                   record_step, action, new_steps):
     """Hand-worked, from the fake records (1 s per step, no time besides training): a x2 run
-    (80 smoke steps, checkpoints every 20) costs its steps still to train."""
+    (80 smoke steps) costs the steps it still trains, from where the run program will start
+    it (``study.reuse.how_to_start``: the same decision)."""
     from contracts.record import CHECKPOINT_FILE, write_json_atomic
     from study.config import RunConfig, base_config
     from study.identity import run_id
+    from study.reuse import how_to_start
     from study.settle_costs import CostModel, plan_costs
 
     out = tmp_path / "out"
     assert _settle(out, [two[0]], scripted({"alpha": {1: (True, False, 0)}}))[0] == 0
     shorter = read_record(next((out / "alpha").glob("alpha-*")))
     config = base_config(RunConfig.from_dict(shorter["config"]), 2)
-    assert (config.train_steps, config.checkpoint_every) == (80, 20)
-    if own_step is not None:
-        folder = out / "alpha" / run_id("alpha", config)
+    assert config.train_steps == 80
+    folder = out / "alpha" / run_id("alpha", config)
+    if checkpoint_step is not None:
         folder.mkdir()
-        (folder / CHECKPOINT_FILE).touch()
+        torch.save({"step": checkpoint_step}, folder / CHECKPOINT_FILE)
         write_json_atomic(folder / "record.json", {
             "run_id": folder.name, "sweep": "alpha", "config": config.to_dict(), "status": "failed",
-            "summary": {}, "step": own_step, "extends": "../x" if extends else None})
+            "summary": {}, "step": record_step, "extends": "../x"})
+    assert how_to_start(out, config, folder).action == action
     (planned,) = plan_costs([("alpha", [config])], out, CostModel.measure(out))
-    assert (planned.new_steps, planned.extends) == (new_steps, extends)
+    assert (planned.new_steps, planned.extends) == (new_steps, action == "extend")
     assert planned.seconds == pytest.approx(new_steps, abs=1.0)
 
 

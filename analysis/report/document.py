@@ -26,7 +26,7 @@ from contracts.record import RUNNING, STEP_KEY
 from lgm.evaluation.registry import HEADLINE_KEY as RANK_METRIC
 
 from analysis.curves import STILL_IMPROVING, curve_table, describe_verdicts
-from analysis.load import has_status, history_frame
+from analysis.load import budget_factors, has_status, history_frame
 from analysis.numbers import fmt
 from analysis.rating.report import ratings_blocks
 from analysis.report.blocks import (Bullets, Details, FigureBlock, Heading, Paragraph, Table,
@@ -135,7 +135,7 @@ def header_blocks(runs: pd.DataFrame, source, analyses: list) -> list:
         ("budgets", _unique(runs, "budget")),
         # a settled study holds each configuration at every budget factor it passed through;
         # each question's section analyses the settled factor only
-        ("budget factors (budget_factor)", _unique(runs, "budget_factor")),
+        ("budget factors (budget_factor)", _unique(budget_factors(runs).to_frame("f"), "f")),
         ("seeds", ", ".join(fmt(s) for s in seeds) or "–"),
         ("runs", ", ".join(f"{k}: {v}" for k, v in counts.items())),
     ))
