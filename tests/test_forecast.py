@@ -161,35 +161,38 @@ def test_over_training_uses_the_forecast_not_the_levelling(tmp_path):
 # --------------------------------------------------------------------------- against what was measured
 
 def test_quick_curves_forecast_the_full_budget_and_the_gan_vs_vae_flip():
-    """tests/fixtures/settle: the quick DCGAN ([-1, 1], seeds 0 and 1: the two quick runs that
-    had finished when this was written; 4 curve points each at N = 2,000, final eval/fid at
-    N = 10,000) and the full budget's eval/fid per seed (study/README.md, 5× quick's steps).
+    """tests/fixtures/settle: all nine quick runs of gan_scaling and gan_vs_vae (3 seeds of
+    DCGAN [-1, 1], DCGAN [0, 1] and the VAE, from one `make study` on 2026-12-05; 4 curve
+    points each at N = 2,000, final eval/fid at N = 10,000) and the full budget's eval/fid per
+    seed (study/README.md, 5× quick's steps). Each configuration is fitted on quick alone and
+    forecast at 5× its trained time, shifted per seed by its eval/fid − curve/fid.
 
-    Full budget: fitted on quick alone, forecast at 5× quick's trained time, shifted per seed
-    by its eval/fid − curve/fid at the last point (−0.45 and −0.58: FID is lower at larger N).
-    Measured while writing this: forecast 16.07, 90 % interval [13.27, 21.51], against the
-    measured 14.33 (3 seeds): error +12 %, inside the interval.
+    Measured while writing this (benchmarks/settle_forecast.py): DCGAN [-1, 1] 12.56 vs 14.33
+    (−12 %), DCGAN [0, 1] 13.50 vs 19.97 (−32 %), VAE 20.44 vs 24.01 (−15 %):
+    settle_forecast_error = 0.18, every measured value inside its 90 % interval, but the
+    intervals are wide (the DCGAN's curve falls from 59 to 32 over quick: extrapolating 5×
+    from it is uncertain) and the [0, 1] DCGAN is too optimistic, so gan_scaling's gap is
+    forecast to close (which full training does not do): the forecast cannot exclude a change,
+    and settle extends that question rather than answering it from quick.
 
-    gan_vs_vae (no quick VAE curves in the fixture; its measured FIDs, README: 27.25 at quick,
-    24.01 at full, monotone in between): the DCGAN's forecast falls below the VAE's quick FID at
-    1.5× and below its full FID at 2.0× quick (8 GAN epochs) — the order flips between 6 and
-    8 GAN epochs by the point forecast, by 11 epochs (2.8×) at the interval's upper end, before
-    the full budget's 20; measured on full's curves: VAE ahead at 5 epochs, the DCGAN from 10."""
-    from benchmarks.settle_forecast import FIXTURE, FULL_FACTOR, forecasts
+    gan_vs_vae: the gap (DCGAN − VAE, +4.95 at quick) is closing and forecast to cross at
+    1.3× quick ≈ 5 GAN epochs; measured on full's curves the VAE is ahead at 5 epochs and the
+    DCGAN from 10 (1.25×–2.5×): the flip is forecast, a little early."""
+    from benchmarks.settle_forecast import FIXTURE, forecasts
 
-    _, table = forecasts(FIXTURE)["gan_scaling"]
-    row = table.set_index("configuration").loc["scaling=minus_one_one"]
-    assert row["full"] == pytest.approx(14.333, abs=0.001) and row["quick_seeds"] >= 2
-    assert abs(row["error"]) < 0.20 and row["low"] <= row["full"] <= row["high"]
-
-    quick = pd.read_csv(FIXTURE / "quick_curves.csv")
-    quick = quick[(quick["sweep"] == "gan_scaling") & (quick["scaling"] == "minus_one_one")]
-    fit = fit_configuration(quick, quick.drop_duplicates("run_id"), key="curve/fid", metric="eval/fid",
-                            label="gan")
-    factors = np.linspace(1.0, FULL_FACTOR, 401)
-    mean, _, high = fit.mean_interval(factors * fit.t_last)
-    vae_quick, vae_full = 27.25, 24.01
-    assert mean[0] > vae_quick  # at quick the VAE is ahead (the quick verdict: contradicted)
-    first, last = factors[np.argmax(mean < vae_quick)], factors[np.argmax(mean < vae_full)]
-    assert 1.0 < first <= last < 2.5  # crossing by the point forecast: 4·1.5 = 6 to 4·2.0 = 8 epochs
-    assert np.any(high < vae_full) and factors[np.argmax(high < vae_full)] < FULL_FACTOR
+    results = forecasts(FIXTURE)
+    _, scaling = results["gan_scaling"]
+    gap, family = results["gan_vs_vae"]
+    for table in (scaling, family):
+        assert (table["quick_seeds"] == 3).all()
+        assert ((table["low"] <= table["full"]) & (table["full"] <= table["high"])).all()
+    row = scaling.set_index("configuration").loc["scaling=minus_one_one"]
+    assert row["full"] == pytest.approx(14.333, abs=0.001) and abs(row["error"]) < 0.2
+    vae = family.set_index("configuration").loc["model=vae"]
+    assert vae["quick"] > vae["full"] and abs(vae["error"]) < 0.2
+    errors = np.abs(pd.concat([scaling["error"], family["error"]]))
+    assert errors.mean() < 0.25  # measured 0.18 (the DCGAN rows counted once per sweep)
+    # the flip: at quick the VAE is ahead (the quick verdict, contradicted); forecast to cross
+    # between the quick budget and the measured flip's end (2.5×, 10 GAN epochs)
+    assert gap.gap[0] > 0 and "closing" in gap.describe()
+    assert 1.0 < gap.crossing() / gap.t_now < 2.5
