@@ -50,6 +50,9 @@ class SweepAnalysis:
     table: pd.DataFrame                 # per configuration: n, mean, std, interval of `metric`
     metric: str
     by: list = field(default_factory=list)   # the columns naming a configuration
+    # `table` of the headline metric (eval/fid; `table` itself when that is the question's):
+    # the order the samples are shown in
+    headline_table: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list = field(default_factory=list)
     over_training: OverTraining | None = None  # verdicts along the training curves
     robustness: list[Cell] = field(default_factory=list)  # how much weight the verdict bears
@@ -118,8 +121,9 @@ def analyse_sweep(runs: pd.DataFrame, spec: SweepSpec | None, *, spec_error: str
     else:
         metric = DEFAULT_METRIC
         table = summarize(usable, metric, by=by)
+    headline = table if metric == HEADLINE_KEY else summarize(usable, HEADLINE_KEY, by=by)
     analysis = SweepAnalysis(name=name, runs=runs, usable=usable, spec=spec, spec_error=spec_error,
-                             result=result, table=table, metric=metric, by=by,
+                             result=result, table=table, headline_table=headline, metric=metric, by=by,
                              notes=observations(runs, by=by), over_training=over,
                              settle=settle, budget=budget)
     mine = [entry for entry in ratings if entry.get("sweep") == name]

@@ -201,7 +201,7 @@ def _measured_blocks(a: SweepAnalysis, figures: Path | None) -> list:
         order = list(prediction.order) or ([prediction.better, prediction.worse]
                                            if prediction.kind == "pairwise" else None)
         series = [c for c in a.by if c != prediction.parameter]
-        fig = metric_vs_parameter(a.usable, metric=a.metric, parameter=prediction.parameter,
+        fig = metric_vs_parameter(a.usable, a.table, metric=a.metric, parameter=prediction.parameter,
                                   series=series, order=order)
         blocks += _figure(fig, figures, f"{stem}_metric", f"{a.metric} vs {prediction.parameter} "
                           f"(mean, 95 % t interval; dots are seeds)",
@@ -317,7 +317,7 @@ def _samples_blocks(a: SweepAnalysis, figures: Path | None) -> list:
     blocks = [Heading(3, SECTION_TITLES[3])]
     stem = _slug(a.name)
     for column, what in (("samples_path", "Samples"), ("reconstructions_path", "Reconstructions")):
-        choices = sample_choices(a.usable, by=a.by, image_column=column)
+        choices = sample_choices(a.usable, a.headline_table, by=a.by, image_column=column)
         if choices.empty:
             if column == "samples_path":
                 blocks.append(Paragraph("No sample images were found for the usable runs."))

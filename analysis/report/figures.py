@@ -24,7 +24,6 @@ from lgm.evaluation.registry import MINIMIZE, known_goal
 
 from analysis.load import history_frame
 from analysis.numbers import fmt
-from analysis.stats import finite_values, summarize
 from analysis.comparisons import config_label
 
 __all__ = ["save_figure", "metric_vs_parameter", "metric_scatter", "sample_choices",
@@ -72,31 +71,34 @@ def _x_positions(values: list, order) -> tuple[dict, bool]:
     return {v: float(i) for i, v in enumerate(sorted(values, key=str))}, False
 
 
-def metric_vs_parameter(runs: pd.DataFrame, *, metric: str, parameter: str, series: list[str],
-                        order=None) -> Figure | None:
+def metric_vs_parameter(runs: pd.DataFrame, table: pd.DataFrame, *, metric: str, parameter: str,
+                        series: list[str], order=None) -> Figure | None:
     """Mean of ``metric`` per ``parameter`` value with its 95 % interval, seeds as dots.
 
-    One line per combination of the ``series`` columns (e.g. one per ``model``).
+    ``table``: the analysis' summary per configuration (``SweepAnalysis.table``:
+    ``analysis.stats.summarize`` by ``series`` + ``parameter``), drawn as it is — nothing is
+    computed here; ``runs``: the seeds' dots. One line per combination of the ``series``
+    columns (e.g. one per ``model``).
     """
-    if metric not in runs or parameter not in runs or runs.empty:
+    if metric not in runs or parameter not in runs or runs.empty or parameter not in table:
         return None
     positions, numeric = _x_positions(list(pd.unique(runs[parameter])), order)
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.add_subplot()
-    groups = runs.groupby(series, dropna=False, sort=True) if series else [((), runs)]
-    for index, (key, group) in enumerate(groups):
+    groups = table.groupby(series, dropna=False, sort=True) if series else [((), table)]
+    for index, (key, lines) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
         name = config_label(dict(zip(series, key))) or metric
-        table = summarize(group, metric, by=[parameter])
-        table = table[table["n"] > 0]
-        xs = np.array([positions[v] for v in table[parameter]])
+        lines = lines[lines["n"] > 0]
+        xs = np.array([positions[v] for v in lines[parameter]])
         step = (0.04 * index) if not numeric else 0.0  # nudge overlapping categories apart
-        low = np.nan_to_num(table["mean"] - table["ci_low"])
-        high = np.nan_to_num(table["ci_high"] - table["mean"])
+        low = np.nan_to_num(lines["mean"] - lines["ci_low"])
+        high = np.nan_to_num(lines["ci_high"] - lines["mean"])
         # Categories are not ordered quantities: no connecting line between them.
-        line = ax.errorbar(xs + step, table["mean"], yerr=[low, high], marker="o", capsize=4,
+        line = ax.errorbar(xs + step, lines["mean"], yerr=[low, high], marker="o", capsize=4,
                            label=name, linestyle="-" if numeric else "none")
-        dots = group[[parameter, metric]].dropna()
+        mine = runs[_in_series(runs, series, key)]
+        dots = mine[[parameter, metric]].dropna()
         ax.scatter([positions[v] + step for v in dots[parameter]],
                    pd.to_numeric(dots[metric], errors="coerce"), s=12, alpha=0.45,
                    color=line.lines[0].get_color())
@@ -114,6 +116,14 @@ def metric_vs_parameter(runs: pd.DataFrame, *, metric: str, parameter: str, seri
         ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     return fig
+
+
+def _in_series(runs: pd.DataFrame, series: list[str], key: tuple) -> pd.Series:
+    """The runs of one line: equal ``series`` values (NaN matching NaN, as groupby's)."""
+    keep = pd.Series(True, index=runs.index)
+    for column, value in zip(series, key):
+        keep &= runs[column].isna() if pd.isna(value) else runs[column] == value
+    return keep
 
 
 def metric_scatter(runs: pd.DataFrame, *, x: str, y: str, by: list[str]) -> Figure | None:
@@ -138,28 +148,32 @@ def metric_scatter(runs: pd.DataFrame, *, x: str, y: str, by: list[str]) -> Figu
     return fig
 
 
-def sample_choices(runs: pd.DataFrame, *, by: list[str], image_column: str = "samples_path",
-                   rank_metric: str = RANK_METRIC) -> pd.DataFrame:
+def sample_choices(runs: pd.DataFrame, scores: pd.DataFrame, *, by: list[str],
+                   image_column: str = "samples_path", rank_metric: str = RANK_METRIC) -> pd.DataFrame:
     """One image per configuration, from the same seed where possible, best ``rank_metric`` first.
 
-    The seed is the lowest one that every configuration has an image for; a configuration
-    lacking it falls back to its own lowest seed. Columns: label, seed, path, score, n.
+    ``scores``: the analysis' summary of ``rank_metric`` per configuration
+    (``SweepAnalysis.headline_table``: its ``mean`` and ``n``, by the ``by`` columns), used
+    as it is. The seed is the lowest one that every configuration has an image for; a
+    configuration lacking it falls back to its own lowest seed. Columns: label, seed, path,
+    score, n.
     """
     have = runs[runs[image_column].notna()] if image_column in runs else runs.iloc[0:0]
     if have.empty:
         return pd.DataFrame(columns=["label", "seed", "path", "array", "score", "n"])
-    labels, all_labels = _labels(have, by), _labels(runs, by)
+    labels = _labels(have, by)
+    means = dict(zip(_labels(scores, by), zip(scores["mean"], scores["n"]))) if not scores.empty else {}
     seed_sets = [set(group["seed"]) for _, group in have.groupby(labels)]
     common = set.intersection(*seed_sets) if "seed" in have else set()
     rows = []
     for label, group in have.groupby(labels, sort=True):
         seed = min(common) if common else min(group["seed"]) if "seed" in group else None
         chosen = group[group["seed"] == seed].iloc[0] if seed is not None else group.iloc[0]
-        scores = finite_values(runs.loc[all_labels == label].get(rank_metric, []))
+        mean, n = means.get(label, (math.nan, 0))
         array = chosen.get("samples_array_path") if image_column == "samples_path" else None
         rows.append({"label": label, "seed": seed, "path": chosen[image_column],
                      "array": array if isinstance(array, str) else None,
-                     "score": float(scores.mean()) if scores.size else math.nan, "n": scores.size})
+                     "score": float(mean) if int(n) > 0 else math.nan, "n": int(n)})
     table = pd.DataFrame(rows)
     ascending = known_goal(rank_metric) in (MINIMIZE, None)
     return table.sort_values("score", ascending=ascending, na_position="last").reset_index(drop=True)

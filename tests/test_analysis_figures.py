@@ -1,0 +1,43 @@
+"""The report's figures draw the analysis' numbers and compute none (``analysis.report.figures``):
+hand-made summary tables whose means differ on purpose from the runs' own, so a figure that
+summarised the runs again would show other numbers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.report.figures import metric_vs_parameter, sample_choices
+
+RUNS = pd.DataFrame({"scaling": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1],
+                     "eval/fid": [10.0, 12.0, 20.0, 22.0],  # the runs' own means: a 11, b 21
+                     "samples_path": ["a0.png", "a1.png", "b0.png", None]})
+# what the analysis says (not the runs' means): b ahead
+TABLE = pd.DataFrame({"scaling": ["a", "b"], "n": [2, 2], "mean": [30.0, 5.0],
+                      "ci_low": [28.0, 4.0], "ci_high": [33.0, 7.0]})
+
+
+def test_samples_are_ordered_by_the_analysis_table():
+    choices = sample_choices(RUNS, TABLE, by=["scaling"])
+    assert list(choices["score"]) == [5.0, 30.0] and list(choices["n"]) == [2, 2]
+    # one seed for both where possible: b has no image at seed 1, so seed 0 for both
+    assert list(choices["path"]) == ["b0.png", "a0.png"] and list(choices["seed"]) == [0, 0]
+
+
+def test_a_configuration_missing_from_the_table_is_ranked_last():
+    choices = sample_choices(RUNS, TABLE.iloc[:1], by=["scaling"])
+    assert choices["score"].iloc[0] == 30.0 and np.isnan(choices["score"].iloc[1])
+
+
+def test_metric_vs_parameter_draws_the_table_means_and_intervals():
+    pytest.importorskip("matplotlib")
+    fig = metric_vs_parameter(RUNS, TABLE, metric="eval/fid", parameter="scaling", series=[],
+                              order=["a", "b"])
+    ax = fig.axes[0]
+    container = ax.containers[0]  # the errorbar: its data line and its bars
+    assert list(container.lines[0].get_ydata()) == [30.0, 5.0]
+    (bars,) = container.lines[2]
+    spans = [tuple(segment[:, 1]) for segment in bars.get_segments()]
+    assert spans == [(28.0, 33.0), (4.0, 7.0)]  # mean − (mean − ci_low) … mean + (ci_high − mean)
+    # the seeds are the dots, from the runs
+    dots = ax.collections[-1].get_offsets()
+    assert sorted(np.asarray(dots)[:, 1].tolist()) == [10.0, 12.0, 20.0, 22.0]
