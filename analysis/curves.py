@@ -132,6 +132,7 @@ class OverTraining:
     provisional: bool = False
     reason: str = ""
     forecast: Forecast | None = None   # the curves' forecast (None: too few points)
+    bands: pd.DataFrame = field(default_factory=pd.DataFrame)  # curve_bands of `metric`: the figure
 
 
 def verdicts_over_training(curves: pd.DataFrame, runs: pd.DataFrame, prediction: Prediction, *,
@@ -227,7 +228,27 @@ def over_training(runs: pd.DataFrame, prediction: Prediction, *, by: list[str], 
     else:
         provisional, reason = bool(reasons), "; ".join(reasons).replace("%", " %")
     return OverTraining(metric=key, points=points, levels=levels, still_improving=improving,
-                        changed_at_end=changed, provisional=provisional, reason=reason, forecast=forecast)
+                        changed_at_end=changed, provisional=provisional, reason=reason, forecast=forecast,
+                        bands=curve_bands(curves, key=key, by=by))
+
+
+def curve_bands(curves: pd.DataFrame, *, key: str, by: list[str]) -> pd.DataFrame:
+    """Per configuration (``label``) and curve point: mean training time and step, and the
+    seeds' :func:`band` of ``key`` (mean, low, high) — what the over-training figure draws."""
+    from analysis.comparisons import config_label
+
+    if curves.empty or key not in curves:
+        return pd.DataFrame(columns=["label", "point", "seconds", "step", "mean", "low", "high"])
+    names = [c for c in by if c in curves]
+    labels = (curves[names].apply(lambda row: config_label(row.to_dict()), axis=1) if names
+              else pd.Series("all runs", index=curves.index))
+    rows = []
+    for (label, point), group in curves.groupby([labels, curves["point"]], sort=True):
+        seconds = float(group[TRAIN_SECONDS_KEY].mean()) if TRAIN_SECONDS_KEY in group else math.nan
+        mean, low, high = band(group[key])
+        rows.append({"label": label, "point": point, "seconds": seconds,
+                     "step": float(group["step"].mean()), "mean": mean, "low": low, "high": high})
+    return pd.DataFrame(rows)
 
 
 def band(values) -> tuple[float, float, float]:

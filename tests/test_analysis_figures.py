@@ -41,3 +41,24 @@ def test_metric_vs_parameter_draws_the_table_means_and_intervals():
     # the seeds are the dots, from the runs
     dots = ax.collections[-1].get_offsets()
     assert sorted(np.asarray(dots)[:, 1].tolist()) == [10.0, 12.0, 20.0, 22.0]
+
+
+def test_curve_bands_by_hand_and_the_figure_draws_them():
+    """Two seeds of one configuration at two points: mean, range, mean time and step."""
+    from analysis.curves import curve_bands
+    from analysis.report.figures import curve_figure
+
+    curves = pd.DataFrame({"scaling": ["a"] * 4, "point": [1, 1, 2, 2], "step": [10, 10, 20, 20],
+                           "time/train_s": [1.0, 3.0, 5.0, 7.0],
+                           "curve/fid": [50.0, 40.0, 30.0, 34.0]})
+    bands = curve_bands(curves, key="curve/fid", by=["scaling", "not_a_column"])
+    assert bands[["point", "seconds", "step", "mean", "low", "high"]].values.tolist() == [
+        [1, 2.0, 10.0, 45.0, 40.0, 50.0],   # (50 + 40) / 2, the range [40, 50]
+        [2, 6.0, 20.0, 32.0, 30.0, 34.0]]   # (30 + 34) / 2, the range [30, 34]
+    assert set(bands["label"]) == {"scaling=a"}
+    fig = curve_figure(bands, key="curve/fid")
+    time_axis, step_axis = fig.axes
+    assert list(time_axis.lines[0].get_xdata()) == [2.0, 6.0]
+    assert list(step_axis.lines[0].get_xdata()) == [10.0, 20.0]
+    assert list(time_axis.lines[0].get_ydata()) == [45.0, 32.0]
+    assert curve_figure(curve_bands(curves.iloc[0:0], key="curve/fid", by=["scaling"]), key="curve/fid") is None

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from contracts.record import RUNNING, STEP_KEY
 from lgm.evaluation.registry import HEADLINE_KEY as RANK_METRIC
 
-from analysis.curves import STILL_IMPROVING, curve_table, describe_verdicts
+from analysis.curves import STILL_IMPROVING, describe_verdicts
 from analysis.load import budget_factors, has_status, history_frame
 from analysis.numbers import fmt
 from analysis.rating.report import ratings_blocks
@@ -221,7 +221,7 @@ def _measured_blocks(a: SweepAnalysis, figures: Path | None) -> list:
                       {"kind": "line", "y": tuple(keys), "runs": _wandb_ids(curves)})
     if a.over_training is not None:
         key = a.over_training.metric
-        blocks += _figure(curve_figure(curve_table(a.usable, by=a.by), key=key, by=a.by), figures,
+        blocks += _figure(curve_figure(a.over_training.bands, key=key), figures,
                           f"{stem}_over_training",
                           f"{key} over training time and steps (mean over seeds, band: the seeds' range)",
                           {"kind": "line", "x": STEP_KEY, "y": (key,), "runs": run_ids})

@@ -263,21 +263,19 @@ def training_curves(runs: pd.DataFrame, *, by: list[str], keys: list[str] | None
     return fig
 
 
-def curve_figure(curves: pd.DataFrame, *, key: str, by: list[str]) -> Figure | None:
+def curve_figure(bands: pd.DataFrame, *, key: str) -> Figure | None:
     """``key`` (a ``curve/...`` metric) against training time and against step: one line
-    per configuration (mean over seeds at each point), the band the seeds' range."""
-    if curves.empty or key not in curves:
+    per configuration (mean over seeds at each point), the band the seeds' range — as
+    ``analysis.curves.curve_bands`` computed them (``OverTraining.bands``)."""
+    if bands.empty:
         return None
-    from analysis.curves import band
-
-    labels = _labels(curves, [c for c in by if c in curves])
     fig = Figure(figsize=(11.0, 4.0))
     axes = (fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2))
-    for index, (label, group) in enumerate(curves.groupby(labels, sort=True)):
+    for index, (label, group) in enumerate(bands.groupby("label", sort=True)):
         colour = f"C{index % 10}"
-        stats = [(float(g[TRAIN_SECONDS_KEY].mean()) if TRAIN_SECONDS_KEY in g else math.nan,
-                  float(g["step"].mean()), *band(g[key])) for _, g in group.groupby("point", sort=True)]
-        seconds, steps, mean, low, high = (np.array(column) for column in zip(*stats))
+        group = group.sort_values("point")
+        seconds, steps, mean, low, high = (group[c].to_numpy(dtype=float)
+                                           for c in ("seconds", "step", "mean", "low", "high"))
         for ax, x in zip(axes, (seconds, steps)):
             ax.plot(x, mean, marker="o", color=colour, label=label)
             ax.fill_between(x, low, high, color=colour, alpha=0.18, linewidth=0)
