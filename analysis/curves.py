@@ -48,7 +48,7 @@ from analysis.verdict import evaluate_prediction
 
 __all__ = ["STILL_IMPROVING", "CURVE_PREFIX", "curve_key", "curve_table", "PointVerdict",
            "OverTraining", "verdicts_over_training", "levelling", "over_training",
-           "describe_verdicts", "band"]
+           "describe_verdicts", "band", "curve_bands"]
 
 STILL_IMPROVING = 0.05
 CURVE_PREFIX = f"{CURVE_NAMESPACE}/"

@@ -17,7 +17,8 @@ Measured (fixture of 2026-12-05: all nine quick runs, 3 seeds each, from one ``m
 the first fixture held only the two DCGAN [-1, 1] runs finished by then and gave 16.07 vs
 14.33, error 0.12): DCGAN [-1, 1] forecast 12.56 [−3.1, 28.2] vs 14.33 at full (−12 %),
 DCGAN [0, 1] 13.50 [0.4, 40.6] vs 19.97 (−32 %), VAE 20.44 [17.0, 26.4] vs 24.01 (−15 %):
-``settle_forecast_error=0.1802``. Every full value lies in its 90 % interval, but the DCGAN's
+``settle_forecast_error=0.1802`` (the mean over the four rows printed: DCGAN [-1, 1]
+is in both sweeps; over the three distinct configurations 0.20). Every full value lies in its 90 % interval, but the DCGAN's
 intervals are wide (its curve still falls steeply at quick's end: 59 → 32 over the four
 points), and the [0, 1] DCGAN's forecast is too optimistic, so gan_scaling's gap is forecast to
 close and cross at 5.4× (full training keeps the order): the forecast cannot exclude a change

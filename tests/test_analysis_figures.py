@@ -62,3 +62,41 @@ def test_curve_bands_by_hand_and_the_figure_draws_them():
     assert list(step_axis.lines[0].get_xdata()) == [10.0, 20.0]
     assert list(time_axis.lines[0].get_ydata()) == [45.0, 32.0]
     assert curve_figure(curve_bands(curves.iloc[0:0], key="curve/fid", by=["scaling"]), key="curve/fid") is None
+
+
+def test_scores_match_a_summary_that_changed_the_columns_dtype():
+    """The runs hold k as objects (64, None); summarize's table holds it as float (64.0, nan):
+    the samples are still matched to their configuration's mean."""
+    from analysis.stats import summarize
+
+    runs = pd.DataFrame({"k": pd.Series([64, 64, None, None], dtype=object), "seed": [0, 1, 0, 1],
+                         "eval/fid": [10.0, 12.0, 20.0, 24.0], "samples_path": ["a", "b", "c", "d"]})
+    table = summarize(runs, "eval/fid", by=["k"])
+    choices = sample_choices(runs, table, by=["k"])
+    assert list(choices["score"]) == [11.0, 22.0] and list(choices["n"]) == [2, 2]
+
+
+def test_a_numeric_parameter_is_drawn_along_its_axis_whatever_the_table_order():
+    """The analysis' table comes in the prediction's order (32 before 2 before 8); the line
+    joins the numeric values in x order."""
+    runs = pd.DataFrame({"width": [2, 8, 32], "seed": [0, 0, 0], "eval/fid": [3.0, 2.0, 1.0]})
+    table = pd.DataFrame({"width": [32, 2, 8], "n": [1, 1, 1], "mean": [1.0, 3.0, 2.0],
+                          "ci_low": [1.0, 3.0, 2.0], "ci_high": [1.0, 3.0, 2.0]})
+    fig = metric_vs_parameter(runs, table, metric="eval/fid", parameter="width", series=[])
+    line = fig.axes[0].containers[0].lines[0]
+    assert list(line.get_xdata()) == [2, 8, 32] and list(line.get_ydata()) == [3.0, 2.0, 1.0]
+
+
+def test_one_line_per_series_with_its_own_seeds():
+    runs = pd.DataFrame({"model": ["gan", "gan", "vae", "vae"], "scaling": ["a", "b", "a", "b"],
+                         "seed": [0] * 4, "eval/fid": [1.0, 2.0, 3.0, 4.0]})
+    table = pd.DataFrame({"model": ["gan", "gan", "vae", "vae"], "scaling": ["a", "b", "a", "b"],
+                          "n": [1] * 4, "mean": [10.0, 20.0, 30.0, 40.0], "ci_low": [10.0, 20.0, 30.0, 40.0],
+                          "ci_high": [10.0, 20.0, 30.0, 40.0]})
+    fig = metric_vs_parameter(runs, table, metric="eval/fid", parameter="scaling", series=["model"],
+                              order=["a", "b"])
+    ax = fig.axes[0]
+    assert [list(c.lines[0].get_ydata()) for c in ax.containers] == [[10.0, 20.0], [30.0, 40.0]]
+    dots = [sorted(np.asarray(c.get_offsets())[:, 1].tolist()) for c in ax.collections
+            if len(c.get_offsets()) == 2 and not hasattr(c, "get_segments")]
+    assert dots == [[1.0, 2.0], [3.0, 4.0]]  # each line's dots are its own series' seeds

@@ -169,7 +169,8 @@ def test_quick_curves_forecast_the_full_budget_and_the_gan_vs_vae_flip():
 
     Measured while writing this (benchmarks/settle_forecast.py): DCGAN [-1, 1] 12.56 vs 14.33
     (−12 %), DCGAN [0, 1] 13.50 vs 19.97 (−32 %), VAE 20.44 vs 24.01 (−15 %):
-    settle_forecast_error = 0.18, every measured value inside its 90 % interval, but the
+    settle_forecast_error = 0.18 (four rows, the DCGAN [-1, 1] in both sweeps; 0.20 over the
+    three distinct configurations), every measured value inside its 90 % interval, but the
     intervals are wide (the DCGAN's curve falls from 59 to 32 over quick: extrapolating 5×
     from it is uncertain) and the [0, 1] DCGAN is too optimistic, so gan_scaling's gap is
     forecast to close (which full training does not do): the forecast cannot exclude a change,

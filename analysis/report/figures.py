@@ -1,8 +1,10 @@
 """Figures for the report and notebooks (matplotlib, no pyplot: no global state, Agg output).
 
-Every function takes the run table (usually the usable runs of one sweep) and returns a
-:class:`matplotlib.figure.Figure`, or ``None`` when the data for it is absent; save with
-:func:`save_figure` (PNG for embedding, SVG for print).
+Every function draws what it is given — the run table (usually the usable runs of one sweep)
+and the tables ``analysis.sweep_analysis.SweepAnalysis`` computed (``table``,
+``headline_table``, ``over_training.bands``); it computes no statistic of its own — and
+returns a :class:`matplotlib.figure.Figure`, or ``None`` when the data for it is absent; save
+with :func:`save_figure` (PNG for embedding, SVG for print).
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ def metric_vs_parameter(runs: pd.DataFrame, table: pd.DataFrame, *, metric: str,
         key = key if isinstance(key, tuple) else (key,)
         name = config_label(dict(zip(series, key))) or metric
         lines = lines[lines["n"] > 0]
+        # the table comes in the prediction's order: draw along the x axis
+        lines = lines.iloc[np.argsort([positions[v] for v in lines[parameter]], kind="stable")]
         xs = np.array([positions[v] for v in lines[parameter]])
         step = (0.04 * index) if not numeric else 0.0  # nudge overlapping categories apart
         low = np.nan_to_num(lines["mean"] - lines["ci_low"])
@@ -162,14 +166,17 @@ def sample_choices(runs: pd.DataFrame, scores: pd.DataFrame, *, by: list[str],
     if have.empty:
         return pd.DataFrame(columns=["label", "seed", "path", "array", "score", "n"])
     labels = _labels(have, by)
-    means = dict(zip(_labels(scores, by), zip(scores["mean"], scores["n"]))) if not scores.empty else {}
+    # matched on normalised values, not label text: the summary may hold a column as float
+    # (64.0, nan) that the runs hold as objects (64, None)
+    means = ({_value_key(row, by): (row["mean"], row["n"]) for _, row in scores.iterrows()}
+             if not scores.empty else {})
     seed_sets = [set(group["seed"]) for _, group in have.groupby(labels)]
     common = set.intersection(*seed_sets) if "seed" in have else set()
     rows = []
     for label, group in have.groupby(labels, sort=True):
         seed = min(common) if common else min(group["seed"]) if "seed" in group else None
         chosen = group[group["seed"] == seed].iloc[0] if seed is not None else group.iloc[0]
-        mean, n = means.get(label, (math.nan, 0))
+        mean, n = means.get(_value_key(group.iloc[0], by), (math.nan, 0))
         array = chosen.get("samples_array_path") if image_column == "samples_path" else None
         rows.append({"label": label, "seed": seed, "path": chosen[image_column],
                      "array": array if isinstance(array, str) else None,
@@ -177,6 +184,22 @@ def sample_choices(runs: pd.DataFrame, scores: pd.DataFrame, *, by: list[str],
     table = pd.DataFrame(rows)
     ascending = known_goal(rank_metric) in (MINIMIZE, None)
     return table.sort_values("score", ascending=ascending, na_position="last").reset_index(drop=True)
+
+
+def _value_key(row, by: list[str]) -> tuple:
+    """A configuration's ``by`` values, comparable across dtypes: NaN/None → None, whole
+    floats → int."""
+    key = []
+    for column in by:
+        value = row[column]
+        if value is None or (isinstance(value, (float, np.floating)) and math.isnan(value)):
+            value = None
+        elif isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)
+        elif isinstance(value, np.integer):
+            value = int(value)
+        key.append(value)
+    return tuple(key)
 
 
 def _sample_image(row) -> np.ndarray:
