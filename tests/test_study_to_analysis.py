@@ -105,6 +105,9 @@ def test_published_panels_select_the_wandb_runs_the_offline_runs_are(runs_dir, m
     report = build_wandb_report(runs_dir, project="p", entity="e", resamples=200)
     grids = [b for b in report.blocks if isinstance(b, wr.PanelGrid)]
     assert grids
+    bars = [panel for grid in grids for panel in grid.panels if isinstance(panel, wr.BarPlot)]
+    assert bars and all("standard error" in bar.title and "t interval" not in bar.title.split(";")[0]
+                        for bar in bars)  # says what W&B draws, not the report's interval
     for grid in grids:
         selected = grid.runsets[0].filters
         assert selected.startswith("ID in [")

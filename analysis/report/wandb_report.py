@@ -69,7 +69,11 @@ def _runset(wr, *, entity: str, project: str, runs: tuple, name: str):
 def _panel(wr, panel: dict, caption: str):
     kind = panel["kind"]
     if kind == "bar":
-        return wr.BarPlot(title=caption, metrics=[panel["metric"]], groupby=wr.Config(panel["groupby"]),
+        # W&B aggregates the selected runs itself (mean ± standard error per value); the
+        # report's 95 % t interval per configuration is in the table beside it
+        title = (f"{panel['metric']} by {panel['groupby']}: mean ± standard error over the runs "
+                 f"(W&B's aggregate; the 95 % t intervals are in the table)")
+        return wr.BarPlot(title=title, metrics=[panel["metric"]], groupby=wr.Config(panel["groupby"]),
                           groupby_aggfunc="mean", groupby_rangefunc="stderr")
     if kind == "scatter":
         return wr.ScatterPlot(title=caption, x=panel["x"], y=panel["y"])
