@@ -177,17 +177,22 @@ def check_record(record, origin) -> dict:
     return record
 
 
+def _read_json(path: Path, what: str, hint: str = ""):
+    """The JSON in ``path`` (which exists); an unreadable file is a :class:`RecordError`
+    naming it and ``what`` it should hold."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise RecordError(f"{path}: cannot read the {what} ({err}){hint}") from err
+
+
 def read_record(run_dir: str | os.PathLike) -> dict | None:
     """The run's record, or None when the run never started. Raises :class:`RecordError`
     for an unreadable file or an unknown status (the run's folder is named)."""
     path = Path(run_dir) / RECORD_FILE
     if not path.exists():
         return None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise RecordError(f"{path}: cannot read the run record ({err}); delete the run folder "
-                          f"to start it over") from err
+    record = _read_json(path, "run record", "; delete the run folder to start it over")
     if not isinstance(record, dict) or record.get("status") not in STATUSES:
         status = record.get("status") if isinstance(record, dict) else None
         raise RecordError(f"{path}: status {status!r} unknown; allowed: {', '.join(STATUSES)}")
@@ -261,10 +266,7 @@ def read_settle(sweep_dir: str | os.PathLike) -> dict | None:
     path = Path(sweep_dir) / SETTLE_FILE
     if not path.exists():
         return None
-    try:
-        settle = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise RecordError(f"{path}: cannot read the settle record ({err})") from err
+    settle = _read_json(path, "settle record")
     if not isinstance(settle, dict) or not isinstance(settle.get("rounds"), list):
         raise RecordError(f"{path}: a settle record must be an object with a 'rounds' list")
     return settle

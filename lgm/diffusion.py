@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import to_unit
-from .layers import (AdaptiveGroupNorm, LabelEmbedding, check_image_batch, check_image_shape,
+from .layers import (AdaptiveGroupNorm, LabelEmbedding, check_choice, check_image_batch, check_image_shape,
                      check_positive_int, GenerativeModel)
 
 __all__ = ["DiffusionConfig", "Diffusion", "UNet", "ARCHS", "SCALINGS", "COND_DIM",
@@ -74,8 +74,7 @@ class DiffusionConfig:
         check_positive_int("sample_steps", self.sample_steps)
         if self.num_classes is not None:
             check_positive_int("num_classes", self.num_classes)
-        if self.scaling not in SCALINGS:
-            raise ValueError(f"unknown scaling {self.scaling!r}; allowed: {', '.join(SCALINGS)}")
+        check_choice("scaling", self.scaling, SCALINGS)
         if (isinstance(self.guidance_scale, bool) or not isinstance(self.guidance_scale, (int, float))
                 or not math.isfinite(self.guidance_scale)):
             raise ValueError(f"guidance_scale must be a finite number, got {self.guidance_scale!r}")

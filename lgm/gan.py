@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import to_unit
-from .layers import (AdaptiveBatchNorm2d, LabelEmbedding, check_image_batch, check_image_shape,
+from .layers import (AdaptiveBatchNorm2d, LabelEmbedding, check_choice, check_image_batch, check_image_shape,
                      check_positive_int, GenerativeModel)
 
 __all__ = ["GANConfig", "GAN", "Generator", "Discriminator", "GANLoss", "LOSSES", "ARCHS",
@@ -93,10 +93,8 @@ class GANConfig:
         check_positive_int("width", self.width)
         if self.num_classes is not None:
             check_positive_int("num_classes", self.num_classes)
-        if self.scaling not in SCALINGS:
-            raise ValueError(f"unknown scaling {self.scaling!r}; allowed: {', '.join(SCALINGS)}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; allowed: {', '.join(LOSSES)}")
+        check_choice("scaling", self.scaling, SCALINGS)
+        check_choice("loss", self.loss, LOSSES)
 
 
 def _init_normal(*modules: nn.Module) -> None:

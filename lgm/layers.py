@@ -26,13 +26,19 @@ from torch import nn
 
 __all__ = ["LabelEmbedding", "AdaptiveBatchNorm2d", "AdaptiveGroupNorm", "AdaptiveLayerNorm",
            "check_labels", "check_model_labels", "check_image_batch", "check_positive_int",
-           "check_image_shape", "GenerativeModel"]
+           "check_image_shape", "check_choice", "GenerativeModel"]
 
 
 def check_positive_int(name: str, value) -> None:
     """Raise ValueError naming ``name`` unless ``value`` is an int >= 1 (bools refused)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def check_choice(name: str, value, allowed) -> None:
+    """Raise ValueError naming ``name`` and listing ``allowed`` unless ``value`` is one of them."""
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
 
 
 class GenerativeModel(nn.Module):

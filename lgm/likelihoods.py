@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import check_positive_int
+from .layers import check_choice, check_positive_int
 
 __all__ = ["Likelihood", "Bernoulli", "ContinuousBernoulli", "GaussianFixed", "GaussianLearned",
            "Laplace", "DiscretizedLogistic", "LIKELIHOODS", "SCALE_SHARINGS", "LOG_SCALE_MIN",
@@ -62,11 +62,6 @@ def _draw_scale(log_scale: torch.Tensor) -> torch.Tensor:
     """Scale for draws only, capped at 1e4: on [0, 1] data such a scale is already a fair
     coin between the two ends, and the cap keeps s·ε from becoming inf·0 = NaN."""
     return torch.exp(log_scale.clamp(max=math.log(1e4)))
-
-
-def _check_choice(what: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
 
 
 def _uniform(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -264,7 +259,7 @@ class GaussianLearned(_LocScale):
 
     def __init__(self, scale_sharing: str = DEFAULT_SCALE_SHARING, channels: int = 1):
         super().__init__(channels)
-        _check_choice("scale_sharing", scale_sharing, SCALE_SHARINGS)
+        check_choice("scale_sharing", scale_sharing, SCALE_SHARINGS)
         self.scale_sharing = scale_sharing
         self.raw_log_scale = None
         if scale_sharing == "shared":
@@ -395,9 +390,9 @@ def make_likelihood(name: str, *, sigma: float = DEFAULT_SIGMA, scale_sharing: s
     """Build a likelihood by name. ``sigma`` is used by ``gaussian_fixed`` only and
     ``scale_sharing`` by ``gaussian_learned`` only; both are validated regardless so that a
     typo in a sweep fails loudly. ``channels`` is the number of image channels."""
-    _check_choice("likelihood", name, LIKELIHOODS)
+    check_choice("likelihood", name, LIKELIHOODS)
     _check_positive_float("sigma", sigma)
-    _check_choice("scale_sharing", scale_sharing, SCALE_SHARINGS)
+    check_choice("scale_sharing", scale_sharing, SCALE_SHARINGS)
     cls = LIKELIHOODS[name]
     if cls is GaussianFixed:
         return GaussianFixed(sigma=sigma, channels=channels)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .layers import (AdaptiveGroupNorm, AdaptiveLayerNorm, LabelEmbedding, check_image_batch,
-                     check_image_shape, check_positive_int, GenerativeModel)
+                     check_choice, check_image_shape, check_positive_int, GenerativeModel)
 from .likelihoods import (DEFAULT_SCALE_SHARING, DEFAULT_SIGMA, LIKELIHOODS, SCALE_SHARINGS,
                           make_likelihood)
 
@@ -55,18 +55,13 @@ class VAEConfig:
     num_classes: int | None = None  # None = unconditional; else conditional VAE (labels required)
 
     def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise ValueError(f"unknown arch {self.arch!r}; allowed: {', '.join(ARCHS)}")
+        check_choice("arch", self.arch, ARCHS)
         halvings = 2 if self.arch == "conv" else 0  # the MLP takes any H, W
         self.image_shape = check_image_shape(self.image_shape, halvings=halvings, who="arch 'conv'")
         check_positive_int("latent_dim", self.latent_dim)
         check_positive_int("width", self.width)
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"unknown likelihood {self.likelihood!r}; "
-                             f"allowed: {', '.join(LIKELIHOODS)}")
-        if self.scale_sharing not in SCALE_SHARINGS:
-            raise ValueError(f"unknown scale_sharing {self.scale_sharing!r}; "
-                             f"allowed: {', '.join(SCALE_SHARINGS)}")
+        check_choice("likelihood", self.likelihood, LIKELIHOODS)
+        check_choice("scale_sharing", self.scale_sharing, SCALE_SHARINGS)
         if not _finite_number(self.sigma) or self.sigma <= 0:
             raise ValueError(f"sigma must be a finite number > 0, got {self.sigma!r}")
         if not _finite_number(self.beta) or self.beta < 0:
